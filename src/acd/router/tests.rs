@@ -1,0 +1,650 @@
+//! Unit tests for the routing rules; time is a number the test sets (seconds).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::*;
+use crate::acd::Step;
+use crate::domain::{Proficiency, Skill};
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000 + secs * 1000)
+}
+
+fn settings() -> RouterSettings {
+    RouterSettings {
+        aging_per_minute: 10,
+        account_manager_first: Duration::from_secs(30),
+        not_ready_after_no_answer: Duration::from_secs(30),
+        ring_timeout: Duration::from_secs(20),
+        wrap_up: Duration::from_secs(30),
+    }
+}
+
+fn step(after: u64, skills: &[(&str, i64)]) -> Step {
+    Step {
+        after: Duration::from_secs(after),
+        skills: skills
+            .iter()
+            .map(|(s, p)| (Skill::new(s), Proficiency::new(*p).expect("1..=10")))
+            .collect(),
+    }
+}
+
+fn queue(name: &str, strategy: Strategy, steps: Vec<Step>) -> QueueSpec {
+    QueueSpec {
+        id: QueueId::new(name),
+        strategy,
+        priority: 0,
+        steps,
+        max_wait: Duration::from_secs(300),
+        overflow: Overflow::Message("busy.wav".into()),
+    }
+}
+
+fn agent(id: &str, queues: &[&str], skills: &[(&str, i64)]) -> AgentSpec {
+    AgentSpec {
+        id: AgentId::new(id),
+        queues: queues.iter().map(|q| QueueId::new(q)).collect(),
+        skills: skills
+            .iter()
+            .map(|(s, p)| (Skill::new(s), Proficiency::new(*p).expect("1..=10")))
+            .collect::<HashMap<_, _>>(),
+    }
+}
+
+fn call(n: u128, queue: &str, priority: i32, at: Timestamp) -> CallSpec {
+    CallSpec {
+        call: CallId(uuid::Uuid::from_u128(n)),
+        queue: QueueId::new(queue),
+        priority,
+        account_manager: None,
+        enqueued_at: at,
+    }
+}
+
+fn id(n: u128) -> CallId {
+    CallId(uuid::Uuid::from_u128(n))
+}
+
+fn offer(n: u128, agent: &str) -> Decision {
+    Decision::Offer {
+        call: id(n),
+        agent: AgentId::new(agent),
+    }
+}
+
+/// general queue: billing ≥ 5 at first, ≥ 1 after 30 s, anyone after 90 s.
+fn billing_router(agents: Vec<AgentSpec>) -> Router {
+    let steps = vec![
+        step(0, &[("billing", 5)]),
+        step(30, &[("billing", 1)]),
+        step(90, &[]),
+    ];
+    Router::new(
+        settings(),
+        vec![queue("general", Strategy::LongestIdle, steps)],
+        agents,
+    )
+}
+
+#[test]
+fn call_goes_to_the_longest_idle_eligible_agent() {
+    let mut r = billing_router(vec![
+        agent("a1", &["general"], &[("billing", 7)]),
+        agent("a2", &["general"], &[("billing", 9)]),
+    ]);
+    assert!(r.make_available(&AgentId::new("a2"), t(0)).is_empty());
+    assert!(r.make_available(&AgentId::new("a1"), t(5)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(10)), t(10)),
+        vec![offer(1, "a2")]
+    );
+    assert_eq!(
+        r.enqueue(call(2, "general", 0, t(11)), t(11)),
+        vec![offer(2, "a1")]
+    );
+}
+
+#[test]
+fn higher_tier_call_jumps_ahead_of_earlier_standard_calls() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    r.login(&AgentId::new("a1"));
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "general", 0, t(1)), t(1)).is_empty());
+    assert!(r.enqueue(call(3, "general", 30, t(2)), t(2)).is_empty());
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(3)),
+        vec![offer(3, "a1")]
+    );
+}
+
+#[test]
+fn aging_lets_a_long_waiting_standard_call_beat_a_new_higher_priority_call() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    r.login(&AgentId::new("a1"));
+    // 10 points per minute: after 4 minutes the standard call has 40 > 30.
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "general", 30, t(240)), t(240)).is_empty());
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(241)),
+        vec![offer(1, "a1")]
+    );
+}
+
+#[test]
+fn equal_priority_is_first_come_first_served() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    r.login(&AgentId::new("a1"));
+    for n in 1..=3 {
+        assert!(
+            r.enqueue(call(n, "general", 10, t(n as i64)), t(n as i64))
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(9)),
+        vec![offer(1, "a1")]
+    );
+}
+
+#[test]
+fn relaxation_lets_a_lower_skilled_agent_take_the_call_after_the_step_time() {
+    let mut r = billing_router(vec![agent("novice", &["general"], &[("billing", 2)])]);
+    assert!(r.make_available(&AgentId::new("novice"), t(0)).is_empty());
+    assert!(
+        r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty(),
+        "needs billing ≥ 5 at first"
+    );
+    assert_eq!(r.next_deadline(), Some(t(30)));
+    assert!(r.tick(t(29)).is_empty());
+    assert_eq!(r.tick(t(30)), vec![offer(1, "novice")]);
+}
+
+#[test]
+fn no_answer_puts_call_back_at_head_of_queue_and_agent_not_ready() {
+    let mut r = billing_router(vec![
+        agent("a1", &["general"], &[("billing", 7)]),
+        agent("a2", &["general"], &[("billing", 7)]),
+    ]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    r.login(&AgentId::new("a2"));
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(1)), t(1)),
+        vec![offer(1, "a1")]
+    );
+    assert!(r.enqueue(call(2, "general", 0, t(2)), t(2)).is_empty());
+    assert!(r.offer_failed(id(1), OfferEnd::NoAnswer, t(10)).is_empty());
+    assert_eq!(
+        r.agent_state(&AgentId::new("a1")),
+        Some(AgentState::NotReady)
+    );
+    assert_eq!(
+        r.calls_ahead(id(2)),
+        Some(1),
+        "call 1 is back ahead of call 2"
+    );
+    assert_eq!(
+        r.make_available(&AgentId::new("a2"), t(11)),
+        vec![offer(1, "a2")]
+    );
+}
+
+#[test]
+fn offer_expires_after_ring_timeout_plus_one_second_whatever_happens() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(0)), t(0)),
+        vec![offer(1, "a1")]
+    );
+    assert!(r.tick(t(20)).is_empty());
+    assert_eq!(
+        r.tick(t(21)),
+        vec![Decision::OfferExpired {
+            call: id(1),
+            agent: AgentId::new("a1")
+        }]
+    );
+    assert_eq!(
+        r.agent_state(&AgentId::new("a1")),
+        Some(AgentState::NotReady)
+    );
+    assert_eq!(r.queue_views()[0].waiting, 1);
+}
+
+#[test]
+fn account_manager_gets_their_customer_first_then_anyone_after_the_window() {
+    let mut r = billing_router(vec![
+        agent("manager", &["general"], &[("billing", 7)]),
+        agent("other", &["general"], &[("billing", 9)]),
+    ]);
+    r.login(&AgentId::new("manager"));
+    assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+    let mut key = call(1, "general", 30, t(1));
+    key.account_manager = Some(AgentId::new("manager"));
+    assert!(
+        r.enqueue(key.clone(), t(1)).is_empty(),
+        "held for the manager although `other` is free"
+    );
+    assert_eq!(
+        r.make_available(&AgentId::new("manager"), t(5)),
+        vec![offer(1, "manager")]
+    );
+
+    let mut r = billing_router(vec![
+        agent("manager", &["general"], &[("billing", 7)]),
+        agent("other", &["general"], &[("billing", 9)]),
+    ]);
+    r.login(&AgentId::new("manager"));
+    assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+    assert!(r.enqueue(key, t(1)).is_empty());
+    assert_eq!(
+        r.tick(t(31)),
+        vec![offer(1, "other")],
+        "window over: routed normally"
+    );
+}
+
+#[test]
+fn max_wait_overflows_to_the_configured_action() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    r.login(&AgentId::new("a1"));
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    let decisions = r.tick(t(300));
+    assert_eq!(
+        decisions,
+        vec![Decision::Overflow {
+            call: id(1),
+            queue: QueueId::new("general"),
+            action: Overflow::Message("busy.wav".into())
+        }]
+    );
+    assert_eq!(r.queue_views()[0].waiting, 0);
+}
+
+#[test]
+fn no_agent_logged_in_overflows_at_once() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    let decisions = r.enqueue(call(1, "general", 0, t(0)), t(0));
+    assert!(matches!(decisions.as_slice(), [Decision::Overflow { .. }]));
+}
+
+#[test]
+fn caller_hanging_up_during_an_offer_frees_the_agent_for_the_next_call() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(1)), t(1)),
+        vec![offer(1, "a1")]
+    );
+    assert!(r.enqueue(call(2, "general", 0, t(2)), t(2)).is_empty());
+    assert_eq!(r.remove_call(id(1), t(3)), vec![offer(2, "a1")]);
+}
+
+#[test]
+fn agent_freed_takes_the_highest_priority_call_across_their_queues() {
+    let steps = || vec![step(0, &[])];
+    let mut r = Router::new(
+        settings(),
+        vec![
+            queue("q1", Strategy::LongestIdle, steps()),
+            queue("q2", Strategy::LongestIdle, steps()),
+        ],
+        vec![agent("a1", &["q1", "q2"], &[])],
+    );
+    r.login(&AgentId::new("a1"));
+    assert!(r.enqueue(call(1, "q1", 0, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "q2", 20, t(1)), t(1)).is_empty());
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(2)),
+        vec![offer(2, "a1")]
+    );
+}
+
+#[test]
+fn highest_proficiency_strategy_picks_the_expert() {
+    let mut r = Router::new(
+        settings(),
+        vec![queue(
+            "c",
+            Strategy::HighestProficiency,
+            vec![step(0, &[("complaints", 1)])],
+        )],
+        vec![
+            agent("junior", &["c"], &[("complaints", 3)]),
+            agent("senior", &["c"], &[("complaints", 9)]),
+        ],
+    );
+    assert!(r.make_available(&AgentId::new("junior"), t(0)).is_empty());
+    assert!(r.make_available(&AgentId::new("senior"), t(5)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "c", 0, t(6)), t(6)),
+        vec![offer(1, "senior")]
+    );
+}
+
+#[test]
+fn wrap_up_then_available_takes_the_waiting_call() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(0)), t(0)),
+        vec![offer(1, "a1")]
+    );
+    r.offer_answered(id(1));
+    assert_eq!(
+        r.agent_state(&AgentId::new("a1")),
+        Some(AgentState::Talking)
+    );
+    assert!(r.enqueue(call(2, "general", 0, t(5)), t(5)).is_empty());
+    r.call_ended(&AgentId::new("a1"), id(1), Duration::from_secs(60), t(65));
+    assert_eq!(r.agent_state(&AgentId::new("a1")), Some(AgentState::WrapUp));
+    assert_eq!(
+        r.wrap_up_done(&AgentId::new("a1"), id(1), t(70)),
+        vec![offer(2, "a1")]
+    );
+}
+
+#[test]
+fn wrap_up_timer_makes_the_agent_available_again() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(0)), t(0)),
+        vec![offer(1, "a1")]
+    );
+    r.offer_answered(id(1));
+    r.call_ended(&AgentId::new("a1"), id(1), Duration::from_secs(60), t(60));
+    assert!(r.tick(t(89)).is_empty());
+    assert_eq!(
+        r.tick(t(90)),
+        vec![Decision::WrapUpExpired {
+            agent: AgentId::new("a1"),
+            call: id(1)
+        }]
+    );
+    assert_eq!(
+        r.agent_state(&AgentId::new("a1")),
+        Some(AgentState::Available)
+    );
+}
+
+// ---- property test: random arrivals, hang-ups, agent actions and clock advances --------
+
+mod properties {
+    use proptest::prelude::{
+        Just, ProptestConfig, TestCaseError, any, prop_assert_eq, prop_oneof, proptest,
+    };
+    use proptest::strategy::Strategy as _;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Arrive {
+            queue: usize,
+            priority: i32,
+            manager: Option<usize>,
+        },
+        HangUp {
+            pick: usize,
+        },
+        Available {
+            agent: usize,
+        },
+        Break {
+            agent: usize,
+        },
+        Logout {
+            agent: usize,
+        },
+        Answer {
+            pick: usize,
+        },
+        NoAnswer {
+            pick: usize,
+        },
+        EndCall {
+            agent: usize,
+        },
+        WrapUp {
+            agent: usize,
+        },
+        Advance {
+            secs: i64,
+        },
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..2usize, prop_oneof![Just(0), Just(10), Just(30)], proptest::option::of(0..5usize))
+                .prop_map(|(queue, priority, manager)| Op::Arrive { queue, priority, manager }),
+            2 => any::<usize>().prop_map(|pick| Op::HangUp { pick }),
+            3 => (0..5usize).prop_map(|agent| Op::Available { agent }),
+            1 => (0..5usize).prop_map(|agent| Op::Break { agent }),
+            1 => (0..5usize).prop_map(|agent| Op::Logout { agent }),
+            3 => any::<usize>().prop_map(|pick| Op::Answer { pick }),
+            1 => any::<usize>().prop_map(|pick| Op::NoAnswer { pick }),
+            2 => (0..5usize).prop_map(|agent| Op::EndCall { agent }),
+            2 => (0..5usize).prop_map(|agent| Op::WrapUp { agent }),
+            3 => (1..120i64).prop_map(|secs| Op::Advance { secs }),
+        ]
+    }
+
+    fn router() -> Router {
+        let steps = || {
+            vec![
+                step(0, &[("billing", 6)]),
+                step(30, &[("billing", 1)]),
+                step(90, &[]),
+            ]
+        };
+        let mut q1 = queue("q1", Strategy::LongestIdle, steps());
+        q1.max_wait = Duration::from_secs(600);
+        let mut q2 = queue("q2", Strategy::HighestProficiency, steps());
+        q2.overflow = Overflow::Queue(QueueId::new("q1"));
+        Router::new(
+            settings(),
+            vec![q1, q2],
+            vec![
+                agent("a0", &["q1"], &[("billing", 9)]),
+                agent("a1", &["q1", "q2"], &[("billing", 3)]),
+                agent("a2", &["q2"], &[("billing", 7)]),
+                agent("a3", &["q1", "q2"], &[]),
+                agent("a4", &["q1"], &[("billing", 6)]),
+            ],
+        )
+    }
+
+    /// The router's own bookkeeping agrees with itself and with the routing rules.
+    fn check(r: &Router, now: Timestamp) -> Result<(), String> {
+        let mut offered_agents = std::collections::HashSet::new();
+        for (id, call) in &r.calls {
+            if let CallStatus::Offered { agent } = call.status {
+                if !offered_agents.insert(agent) {
+                    return Err(format!("agent {agent} holds two offers"));
+                }
+                if r.agents[agent].status != (AgentStatus::Offered { call: *id }) {
+                    return Err(format!(
+                        "call {id} offered to {agent} who is {:?}",
+                        r.agents[agent].status
+                    ));
+                }
+            }
+        }
+        for (a, agent) in r.agents.iter().enumerate() {
+            if let AgentStatus::Offered { call } = agent.status {
+                let entry = r
+                    .calls
+                    .get(&call)
+                    .ok_or(format!("agent {a} offered a call the router forgot"))?;
+                if !agent
+                    .serves
+                    .iter()
+                    .any(|(q, first)| *q == entry.queue && first.is_some())
+                {
+                    return Err(format!(
+                        "call offered to agent {a} who is not eligible for its queue"
+                    ));
+                }
+            }
+            let in_sets = r
+                .queues
+                .iter()
+                .flat_map(|q| &q.available)
+                .flatten()
+                .filter(|k| k.2 == a)
+                .count();
+            let expected = if matches!(agent.status, AgentStatus::Available { .. }) {
+                agent
+                    .serves
+                    .iter()
+                    .filter(|(_, first)| first.is_some())
+                    .count()
+            } else {
+                0
+            };
+            if in_sets != expected {
+                return Err(format!(
+                    "agent {a} ({:?}) is in {in_sets} available sets, expected {expected}",
+                    agent.status
+                ));
+            }
+        }
+        // No waiting call and available eligible agent both remain after a decision.
+        for (q, queue) in r.queues.iter().enumerate() {
+            for (step, set) in queue.waiting.iter().enumerate() {
+                if !set.is_empty() && r.best_agent_for(q, step).is_some() {
+                    return Err(format!(
+                        "queue {q} step {step}: a call waits while an eligible agent is available"
+                    ));
+                }
+            }
+        }
+        for call in r.calls.values() {
+            if let CallStatus::Waiting { step } = call.status {
+                let due = r.step_at(call.queue, now.since(call.spec.enqueued_at));
+                if step > due {
+                    return Err(format!("call at step {step} before its time (due {due})"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn agent_id(i: usize) -> AgentId {
+        AgentId::new(format!("a{i}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn routing_invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut r = router();
+            let mut now = t(0);
+            let mut next_call = 0u128;
+            let (mut entered, mut answered, mut abandoned, mut overflowed) = (0usize, 0usize, 0usize, 0usize);
+            let mut waiting_or_offered: Vec<CallId> = Vec::new();
+            let mut talking: HashMap<usize, CallId> = HashMap::new();
+            for op in ops {
+                let decisions = match op {
+                    Op::Arrive { queue, priority, manager } => {
+                        next_call += 1;
+                        entered += 1;
+                        let mut spec = call(next_call, if queue == 0 { "q1" } else { "q2" }, priority, now);
+                        spec.account_manager = manager.map(agent_id);
+                        waiting_or_offered.push(id(next_call));
+                        r.enqueue(spec, now)
+                    }
+                    Op::HangUp { pick } if !waiting_or_offered.is_empty() => {
+                        let call = waiting_or_offered.remove(pick % waiting_or_offered.len());
+                        abandoned += 1;
+                        r.remove_call(call, now)
+                    }
+                    Op::Available { agent } => r.make_available(&agent_id(agent), now),
+                    Op::Break { agent } => { r.take_break(&agent_id(agent), "x".into()); Vec::new() }
+                    Op::Logout { agent } => { r.logout(&agent_id(agent)); Vec::new() }
+                    Op::Answer { pick } | Op::NoAnswer { pick } => {
+                        let offered: Vec<(usize, CallId)> = r.agents.iter().enumerate()
+                            .filter_map(|(a, e)| match e.status { AgentStatus::Offered { call } => Some((a, call)), _ => None })
+                            .collect();
+                        if offered.is_empty() { Vec::new() } else {
+                            let (a, call) = offered[pick % offered.len()];
+                            if matches!(op, Op::Answer { .. }) {
+                                r.offer_answered(call);
+                                waiting_or_offered.retain(|c| *c != call);
+                                answered += 1;
+                                talking.insert(a, call);
+                                Vec::new()
+                            } else {
+                                r.offer_failed(call, OfferEnd::NoAnswer, now)
+                            }
+                        }
+                    }
+                    Op::EndCall { agent } => {
+                        if let Some(call) = talking.get(&agent).copied() {
+                            r.call_ended(&agent_id(agent), call, Duration::from_secs(30), now);
+                        }
+                        Vec::new()
+                    }
+                    Op::WrapUp { agent } => match talking.remove(&agent) {
+                        Some(call) => r.wrap_up_done(&agent_id(agent), call, now),
+                        None => Vec::new(),
+                    },
+                    Op::Advance { secs } => { now = now.plus(Duration::from_secs(secs as u64)); r.tick(now) }
+                    Op::HangUp { .. } => Vec::new(),
+                };
+                for decision in &decisions {
+                    if let Decision::Overflow { call, action, .. } = decision {
+                        if !matches!(action, Overflow::Queue(_)) {
+                            overflowed += 1;
+                            waiting_or_offered.retain(|c| c != call);
+                        } else {
+                            // moved: re-enters q1 with its original enqueue time
+                            let spec = CallSpec { call: *call, queue: QueueId::new("q1"), priority: 0, account_manager: None, enqueued_at: now };
+                            let more = r.enqueue(spec, now);
+                            if more.iter().any(|d| matches!(d, Decision::Overflow { .. })) {
+                                overflowed += 1;
+                                waiting_or_offered.retain(|c| c != call);
+                            }
+                        }
+                    }
+                    if let Decision::WrapUpExpired { agent, .. } = decision {
+                        let idx: usize = agent.as_str()[1..].parse().expect("a<n>");
+                        talking.remove(&idx);
+                    }
+                }
+                check(&r, now).map_err(TestCaseError::fail)?;
+                let in_router = r.calls.len();
+                prop_assert_eq!(in_router, waiting_or_offered.len(), "router and test disagree on calls in queue");
+                prop_assert_eq!(entered, answered + abandoned + overflowed + in_router, "counts balance");
+            }
+        }
+
+        #[test]
+        fn equal_priority_calls_are_served_first_come_first_served(n in 2..30usize) {
+            let agent = AgentId::new("a1");
+            let mut r = billing_router(vec![super::agent("a1", &["general"], &[("billing", 9)])]);
+            r.login(&agent);
+            for i in 0..n {
+                prop_assert_eq!(r.enqueue(call(i as u128 + 1, "general", 0, t(i as i64)), t(i as i64)), vec![]);
+            }
+            let mut now = t(n as i64);
+            let mut previous = None;
+            for i in 0..n {
+                let next = id(i as u128 + 1);
+                let decisions = match previous {
+                    None => r.make_available(&agent, now),
+                    Some(done) => r.wrap_up_done(&agent, done, now),
+                };
+                prop_assert_eq!(decisions, vec![Decision::Offer { call: next, agent: agent.clone() }]);
+                r.offer_answered(next);
+                r.call_ended(&agent, next, Duration::from_secs(1), now);
+                previous = Some(next);
+                now = now.plus(Duration::from_secs(1));
+            }
+        }
+    }
+}

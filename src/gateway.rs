@@ -1,0 +1,92 @@
+//! HTTP and WebSocket gateway (axum): REST, the agent socket, the wallboard, `/metrics`.
+//! Thin: it authenticates and parses, then hands inputs to the engine.
+
+pub mod agent_ws;
+pub mod api;
+mod error;
+pub mod hub;
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+
+pub use error::ApiError;
+pub use hub::Hub;
+
+use crate::config::Secret;
+use crate::domain::{AgentId, NodeId};
+use crate::engine::EngineHandle;
+use crate::esl::NodeHandle;
+use crate::recorder::writer::RecorderHandle;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// Agents' login credentials.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    passwords: Arc<HashMap<AgentId, Secret>>,
+}
+
+impl Credentials {
+    /// From (agent, password) pairs.
+    pub fn new(pairs: impl IntoIterator<Item = (AgentId, Secret)>) -> Credentials {
+        Credentials {
+            passwords: Arc::new(pairs.into_iter().collect()),
+        }
+    }
+
+    /// Whether the password is the agent's, compared in constant time.
+    pub fn check(&self, agent: &AgentId, password: &str) -> bool {
+        let Some(expected) = self.passwords.get(agent) else {
+            return false;
+        };
+        let (a, b) = (expected.expose().as_bytes(), password.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: EngineHandle,
+    /// Agent sockets.
+    pub hub: Hub,
+    /// The database.
+    pub store: Store,
+    /// FreeSWITCH nodes, for readiness and metrics.
+    pub nodes: Arc<HashMap<NodeId, NodeHandle>>,
+    /// The database writer, for metrics.
+    pub recorder: RecorderHandle,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Agent logins.
+    pub credentials: Credentials,
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/queues", get(api::queues))
+        .route("/api/snapshot", get(api::snapshot))
+        .route("/api/calls/{uuid}", get(api::call))
+        .route("/ws/agent", get(agent_ws::upgrade))
+        .route(
+            "/wallboard",
+            get(|| async { Html(include_str!("gateway/wallboard.html")) }),
+        )
+        // A 503 from /readyz is an answer, not a failure of kefu: log failures at warn.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,182 @@
+//! `/ws/agent`: one agent's socket. The first message must be `login`; after it, client
+//! messages become engine inputs and the hub's queue is written out. WS handlers never
+//! change routing state themselves. Malformed messages get an `error` reply and the socket
+//! stays open; a wrong password is refused and the socket closed.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+
+use super::AppState;
+use super::protocol::{ClientMessage, ServerMessage};
+use crate::domain::AgentId;
+use crate::engine::{AgentAction, Input};
+
+/// How long a new socket may take to log in.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close code: login refused.
+const CLOSE_UNAUTHORISED: u16 = 4001;
+/// Close code: the client read too slowly and its queue filled, or a newer login replaced it.
+const CLOSE_KICKED: u16 = 4008;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// `GET /ws/agent`: upgrades to the agent protocol.
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    ws.on_upgrade(move |socket| serve(socket, state))
+}
+
+async fn serve(socket: WebSocket, state: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let Some(agent) = login(&mut sink, &mut stream, &state).await else {
+        let _ = close(&mut sink, CLOSE_UNAUTHORISED, "login refused").await;
+        return;
+    };
+    let span = tracing::info_span!("agent", agent.id = %agent);
+    let _enter = span.enter();
+    let mut registration = state.hub.register(&agent);
+    if state
+        .engine
+        .send(Input::Agent {
+            agent: agent.clone(),
+            action: AgentAction::Connected,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    tracing::info!("agent connected");
+    loop {
+        tokio::select! {
+            () = registration.kick.cancelled() => {
+                let _ = close(&mut sink, CLOSE_KICKED, "too slow or replaced").await;
+                break;
+            }
+            Some(push) = registration.rx.recv() => {
+                if send(&mut sink, &push.message).await.is_err() {
+                    break;
+                }
+                if let Some(decided) = push.decided {
+                    state.metrics.decision_to_pop.observe(decided.elapsed().as_secs_f64());
+                }
+            }
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    if handle_text(&agent, &text, &mut sink, &state).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let _ = send(&mut sink, &error("bad_message", "messages are JSON text")).await;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+        }
+    }
+    state.hub.unregister(&agent, registration.id);
+    let _ = state
+        .engine
+        .send(Input::Agent {
+            agent,
+            action: AgentAction::Disconnected,
+        })
+        .await;
+    tracing::info!("agent disconnected");
+}
+
+/// Waits for a valid `login`. Anything else before it gets an error reply.
+async fn login(
+    sink: &mut Sink,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    state: &AppState,
+) -> Option<AgentId> {
+    let deadline = tokio::time::sleep(LOGIN_TIMEOUT);
+    tokio::pin!(deadline);
+    loop {
+        let message = tokio::select! {
+            () = &mut deadline => return None,
+            message = stream.next() => message?.ok()?,
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        match serde_json::from_str::<ClientMessage>(&text) {
+            Ok(ClientMessage::Login { agent, password }) => {
+                if state.credentials.check(&agent, &password) {
+                    return Some(agent);
+                }
+                tracing::warn!(agent.id = %agent, "agent login refused");
+                let _ = send(
+                    sink,
+                    &error("unauthorised", "unknown agent or wrong password"),
+                )
+                .await;
+                return None;
+            }
+            Ok(_) => {
+                let _ = send(sink, &error("not_logged_in", "log in first")).await;
+            }
+            Err(e) => {
+                let _ = send(sink, &error("bad_message", &e.to_string())).await;
+            }
+        }
+    }
+}
+
+/// One client message after login: errors are answered here, actions go to the engine.
+async fn handle_text(
+    agent: &AgentId,
+    text: &str,
+    sink: &mut Sink,
+    state: &AppState,
+) -> Result<(), axum::Error> {
+    let action = match serde_json::from_str::<ClientMessage>(text) {
+        Err(e) => return send(sink, &error("bad_message", &e.to_string())).await,
+        Ok(ClientMessage::Ping) => return send(sink, &ServerMessage::Pong).await,
+        Ok(ClientMessage::Login { .. }) => {
+            return send(sink, &error("already_logged_in", "already logged in")).await;
+        }
+        Ok(ClientMessage::SetState { state, reason }) => AgentAction::SetState { state, reason },
+        Ok(ClientMessage::Accept { call }) => AgentAction::Accept(call),
+        Ok(ClientMessage::Reject { call }) => AgentAction::Reject(call),
+        Ok(ClientMessage::WrapUp { call, disposition }) => AgentAction::WrapUp(call, disposition),
+    };
+    if state
+        .engine
+        .send(Input::Agent {
+            agent: agent.clone(),
+            action,
+        })
+        .await
+        .is_err()
+    {
+        return send(sink, &error("unavailable", "kefu is shutting down")).await;
+    }
+    Ok(())
+}
+
+fn error(code: &str, message: &str) -> ServerMessage {
+    ServerMessage::Error {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+async fn send(sink: &mut Sink, message: &ServerMessage) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(message).unwrap_or_default();
+    sink.send(Message::Text(Utf8Bytes::from(text))).await
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), axum::Error> {
+    sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    })))
+    .await
+}

@@ -1,0 +1,1 @@
+//! Live figures per queue and tier (pure): HdrHistograms and counters, updated as calls end.

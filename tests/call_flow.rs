@@ -1,0 +1,145 @@
+//! One call through every layer over real sockets: the simulated FreeSWITCH on TCP (the
+//! real ESL client talks to it), the agent on a real WebSocket, a real SQLite file.
+//! Asserts the screen-pop, the bridge command FreeSWITCH received, and the stored timeline.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{AgentClient, WAIT, get_json_until, spawn_app};
+use kefu::config::{Config, Secret};
+use kefu::domain::{Category, Disposition};
+use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
+use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
+
+/// A fake switch running 100× faster than real time.
+async fn fast_switch() -> FakeFreeswitch {
+    let config = SimConfig {
+        time_scale: 0.01,
+        ..SimConfig::default()
+    };
+    FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+        .await
+        .expect("fake switch starts")
+}
+
+fn point_at(config: &mut Config, switch: &FakeFreeswitch) {
+    config.freeswitch.truncate(1);
+    config.freeswitch[0].host = switch.addr().ip().to_string();
+    config.freeswitch[0].port = switch.addr().port();
+    config.freeswitch[0].password = Secret::new("ClueCon");
+}
+
+#[tokio::test]
+async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
+    let switch = fast_switch().await;
+    switch.set_phone(
+        "user/1001",
+        PhoneBehavior::Answer {
+            ring: Duration::from_millis(50),
+            talk: Duration::from_millis(300),
+        },
+    );
+    let test = spawn_app(|config| point_at(config, &switch)).await;
+
+    let mut agent = AgentClient::login(test.http, "1001", "demo").await;
+    agent
+        .send(&ClientMessage::SetState {
+            state: RequestedState::Available,
+            reason: None,
+        })
+        .await;
+
+    // ACME Corp (platinum, account manager 1001) presses 2 (English) then 1 (inquiry).
+    let mut caller = CallerScript::new("+15551234567", "8005550100");
+    caller.digits = ["2", "1"].into_iter().map(String::from).collect();
+    caller.patience = Duration::from_secs(60);
+    let call = switch.place_call(caller);
+
+    let (offered, pop) = agent
+        .wait_for(|m| match m {
+            ServerMessage::Offer {
+                call, screen_pop, ..
+            } => Some((*call, screen_pop.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(offered, call);
+    assert_eq!(pop.caller_number, "+15551234567");
+    assert_eq!(pop.customer_name.as_deref(), Some("ACME Corp"));
+    assert_eq!(pop.tier, "platinum");
+    assert_eq!(pop.account.as_deref(), Some("100200"));
+    assert_eq!(pop.queue, "general");
+    assert!(
+        !pop.ivr_path.is_empty(),
+        "the IVR path is in the screen-pop"
+    );
+
+    agent
+        .wait_for(|m| {
+            matches!(m, ServerMessage::CallConnected { call: c } if *c == call).then_some(())
+        })
+        .await;
+    let bridge = switch
+        .commands()
+        .into_iter()
+        .find(|c| c.starts_with("api uuid_bridge") || c.starts_with("bgapi uuid_bridge"));
+    let bridge = bridge.expect("FreeSWITCH received a uuid_bridge");
+    assert!(
+        bridge.contains(&call.to_string()),
+        "bridges the caller: {bridge}"
+    );
+
+    agent
+        .wait_for(|m| {
+            matches!(m, ServerMessage::CallEnded { call: c, .. } if *c == call).then_some(())
+        })
+        .await;
+    let disposition = Disposition {
+        category: Category::Inquiry,
+        resolved: true,
+        notes: "asked about invoice".into(),
+    };
+    agent
+        .send(&ClientMessage::WrapUp { call, disposition })
+        .await;
+
+    let path = format!("/api/calls/{call}");
+    let stored = get_json_until(test.http, &path, |v| v["call"]["outcome"].is_string()).await;
+    assert_eq!(stored["call"]["outcome"], "answered", "{stored}");
+    assert_eq!(stored["call"]["agent"], "1001");
+    assert_eq!(stored["call"]["queue"], "general");
+    assert_eq!(stored["call"]["tier"], "platinum");
+    assert_eq!(stored["call"]["disposition"]["category"], "inquiry");
+    assert!(stored["call"]["wait_ms"].as_i64().is_some_and(|w| w >= 0));
+    assert!(stored["call"]["talk_ms"].as_i64().is_some_and(|t| t > 0));
+    let kinds: Vec<&str> = stored["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for kind in [
+        "arrived",
+        "enqueued",
+        "offered",
+        "answered",
+        "talk_ended",
+        "hung_up",
+        "wrap_up_ended",
+    ] {
+        assert!(kinds.contains(&kind), "timeline has `{kind}`: {kinds:?}");
+    }
+
+    let queues = get_json_until(test.http, "/api/queues", |q| {
+        q[0]["answered"].as_u64() == Some(1)
+    })
+    .await;
+    assert_eq!(queues[0]["name"], "general");
+    assert_eq!(queues[0]["answered"], 1, "{queues}");
+    tokio::time::timeout(WAIT, test.app.shutdown())
+        .await
+        .expect("shutdown in time");
+    switch.shutdown().await;
+}

@@ -1,0 +1,190 @@
+//! Shared test harness: a kefu on port 0 with its own SQLite file, and a WebSocket agent
+//! client. Every wait has a timeout.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use kefu::app::RunningApp;
+use kefu::config::{Config, Secret};
+use kefu::gateway::protocol::{ClientMessage, ServerMessage};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// How long any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running kefu for one test.
+pub struct TestApp {
+    /// The app.
+    pub app: RunningApp,
+    /// Its HTTP address.
+    pub http: SocketAddr,
+    /// Keeps the database folder alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// Default configuration pointed at a fresh SQLite file and an HTTP port chosen by the OS.
+pub fn test_config(dir: &tempfile::TempDir) -> Config {
+    let mut config = Config::defaults().expect("defaults are valid");
+    config.http.bind = "127.0.0.1:0".parse().expect("address");
+    let db = dir.path().join("kefu.db");
+    config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", db.display()));
+    config.flows.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr_flows");
+    config
+}
+
+/// Starts kefu with the test configuration, adjusted by `adjust`.
+pub async fn spawn_app(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(&dir);
+    adjust(&mut config);
+    let app = tokio::time::timeout(WAIT, kefu::app::start(config))
+        .await
+        .expect("start in time")
+        .expect("kefu starts");
+    let http = app.http_addr;
+    TestApp { app, http, dir }
+}
+
+/// A WebSocket client speaking the agent protocol.
+pub struct AgentClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl AgentClient {
+    /// Connects without logging in.
+    pub async fn connect(http: SocketAddr) -> AgentClient {
+        let url = format!("ws://{http}/ws/agent");
+        let (ws, _) = tokio::time::timeout(WAIT, connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        AgentClient { ws }
+    }
+
+    /// Connects and logs in; returns the client after `welcome`.
+    pub async fn login(http: SocketAddr, agent: &str, password: &str) -> AgentClient {
+        let mut client = AgentClient::connect(http).await;
+        client
+            .send(&ClientMessage::Login {
+                agent: agent.into(),
+                password: password.into(),
+            })
+            .await;
+        match client.recv().await {
+            Some(ServerMessage::Welcome { .. }) => client,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// Sends a protocol message.
+    pub async fn send(&mut self, message: &ClientMessage) {
+        let text = serde_json::to_string(message).expect("serialisable");
+        self.send_text(&text).await;
+    }
+
+    /// Sends raw text (for malformed-input tests).
+    pub async fn send_text(&mut self, text: &str) {
+        tokio::time::timeout(WAIT, self.ws.send(Message::text(text)))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// The next protocol message, or None when the socket closed. Panics on timeout.
+    pub async fn recv(&mut self) -> Option<ServerMessage> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a message in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(
+                        serde_json::from_str(&text).expect("server sends valid protocol JSON"),
+                    );
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Waits for the first message matching `pick`, skipping others.
+    pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(&ServerMessage) -> Option<T>) -> T {
+        loop {
+            let message = self.recv().await.expect("socket stays open while waiting");
+            if let Some(found) = pick(&message) {
+                return found;
+            }
+        }
+    }
+
+    /// The close code the server sent, waiting for the close.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    }
+}
+
+/// GETs `path` until `done` holds for its JSON body or [`WAIT`] passes; returns the last
+/// body. Live views are republished every 200 ms, so a change shows up shortly after it
+/// happens; this polls at 50 ms rather than guessing a fixed delay.
+pub async fn get_json_until(
+    http: SocketAddr,
+    path: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let body = get_json(http, path).await;
+        if done(&body) || tokio::time::Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One GET over plain HTTP/1.1; the JSON body (Null when it is not JSON).
+pub async fn get_json(http: SocketAddr, path: &str) -> serde_json::Value {
+    let (_, body) = get(http, path).await;
+    serde_json::from_str(&body).unwrap_or_default()
+}
+
+/// One GET over plain HTTP/1.1: (status, body).
+pub async fn get(http: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = TcpStream::connect(http).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+    };
+    let response = tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("response in time");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
