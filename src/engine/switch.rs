@@ -490,6 +490,24 @@ impl Engine {
             }
             self.on_hung_up(call, "LOST_WHILE_DISCONNECTED", at, now);
         }
+        // Calls that FreeSWITCH parked while kefu was not listening wait in `park` for us.
+        for waiting in channels {
+            let untracked = !self.sessions.contains_key(&waiting.channel)
+                && !self.legs.contains_key(&waiting.channel);
+            if !untracked
+                || waiting.direction != Direction::Inbound
+                || waiting.application != "park"
+            {
+                continue;
+            }
+            self.adopt(
+                node.clone(),
+                waiting.channel,
+                waiting.caller_number.clone(),
+                waiting.destination.clone(),
+                at,
+            );
+        }
         tracing::info!(node = %node, channels = channels.len(), "node reconciled");
     }
 

@@ -10,6 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
+use tracing::Instrument;
 
 use super::AppState;
 use super::protocol::{ClientMessage, ServerMessage};
@@ -37,7 +38,17 @@ async fn serve(socket: WebSocket, state: AppState) {
         return;
     };
     let span = tracing::info_span!("agent", agent.id = %agent);
-    let _enter = span.enter();
+    // `instrument`, not `span.enter()`: an entered span held across `.await` leaks into
+    // whatever else runs on this thread.
+    logged_in(agent, sink, stream, state).instrument(span).await;
+}
+
+async fn logged_in(
+    agent: AgentId,
+    mut sink: Sink,
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    state: AppState,
+) {
     let mut registration = state.hub.register(&agent);
     if state
         .engine

@@ -39,6 +39,12 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
 
 /// Starts kefu with the test configuration, adjusted by `adjust`.
 pub async fn spawn_app(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // Logs go to the test's captured output: shown only when the test fails.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "kefu=debug".into());
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(filter)
+        .try_init();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(&dir);
     adjust(&mut config);
