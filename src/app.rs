@@ -57,6 +57,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
+    store
+        .seed(&config)
+        .await
+        .context("seeding from the configuration")?;
     let flows = Arc::new(ArcSwap::from_pointee(load_flows(&config)?));
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();

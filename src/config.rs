@@ -184,6 +184,19 @@ pub enum Strategy {
     RoundRobin,
 }
 
+impl Strategy {
+    /// The spelling in files and the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Strategy::LongestIdle => "longest_idle",
+            Strategy::HighestProficiency => "highest_proficiency",
+            Strategy::FewestCalls => "fewest_calls",
+            Strategy::LeastTalkTime => "least_talk_time",
+            Strategy::RoundRobin => "round_robin",
+        }
+    }
+}
+
 /// What happens after a queue's max wait, or when no agent is logged in.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]

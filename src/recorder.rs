@@ -1,9 +1,8 @@
-//! The recorder: every call's timeline and figures. `stats` (pure) keeps the live
-//! HdrHistogram figures; `writer` batches completed calls to the database without ever
-//! blocking routing.
+//! The recorder: every call's timeline and figures. `live` (pure) keeps today's figures per
+//! queue and tier; `writer` batches completed calls to the database without ever blocking
+//! routing.
 
 pub mod live;
-pub mod stats;
 pub mod writer;
 
 use serde::{Deserialize, Serialize};

@@ -1,89 +1,162 @@
-//! TEMPORARY stand-in for the store; replaced when the store branch merges.
+//! The database adapter: sqlx on SQLite (the default, a file created if missing) or
+//! PostgreSQL (`postgres://…`). One set of SQL text serves both dialects (`$n` placeholders,
+//! `ON CONFLICT`, `RETURNING`); only the migrations differ (`migrations/sqlite`,
+//! `migrations/postgres`). Times are stored as µs since the epoch, durations as ms.
+//!
+//! `calls` holds the completed-call queries, `customers` the lookups and the seeding from
+//! configuration.
 
-use crate::domain::{AgentId, TierId};
+mod calls;
+mod customers;
 
-/// A customer.
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use calls::CallSummary;
+pub use customers::Customer;
+
+use crate::config::Secret;
+
+/// Runs the same body against whichever pool the store holds. The body is compiled once
+/// per dialect, so every query is type-checked for both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The database.
 #[derive(Clone, Debug)]
-pub struct Customer {
-    /// Id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// Phone.
-    pub phone: String,
-    /// Account number.
-    pub account_number: String,
-    /// Tier.
-    pub tier: TierId,
-    /// Account manager.
-    pub account_manager: Option<AgentId>,
+pub enum Store {
+    /// SQLite (single file, WAL).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
 }
 
-/// Stand-in error.
+/// A database failure, with what kefu was doing. Never carries the URL (it may hold a
+/// password).
 #[derive(Debug, thiserror::Error)]
-#[error("store unavailable")]
-pub struct StoreError;
+pub enum StoreError {
+    /// `database.url` names no supported database.
+    #[error("database.url: unsupported scheme `{0}` (use sqlite:// or postgres://)")]
+    UnsupportedUrl(String),
+    /// A query or connection failed.
+    #[error("{doing}: {source}")]
+    Query {
+        /// What was being done.
+        doing: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("migrating: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value kefu cannot read back (edited by hand, or a newer kefu wrote it).
+    #[error("stored {what} is invalid: {value}")]
+    Corrupt {
+        /// Which column.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
+}
 
-/// The store.
-#[derive(Clone, Debug)]
-pub struct Store;
+/// Adds what was being done to a driver error.
+pub(crate) trait Doing<T> {
+    fn doing(self, doing: &'static str) -> Result<T, StoreError>;
+}
 
-impl Store {
-    /// Lookup.
-    ///
-    /// # Errors
-    /// Never.
-    pub async fn find_customer_by_number(&self, _n: &str) -> Result<Option<Customer>, StoreError> {
-        Ok(None)
-    }
-    /// Lookup.
-    ///
-    /// # Errors
-    /// Never.
-    pub async fn find_customer_by_account(&self, _n: &str) -> Result<Option<Customer>, StoreError> {
-        Ok(None)
+impl<T> Doing<T> for Result<T, sqlx::Error> {
+    fn doing(self, doing: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Query { doing, source })
     }
 }
 
-impl Store {
-    /// Ping.
-    ///
-    /// # Errors
-    /// Never.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Call.
-    ///
-    /// # Errors
-    /// Never.
-    pub async fn call_with_timeline(
-        &self,
-        _call: crate::domain::CallId,
-    ) -> Result<
-        Option<(
-            crate::recorder::CallRecord,
-            Vec<crate::recorder::TimelineEntry>,
-        )>,
-        StoreError,
-    > {
-        Ok(None)
-    }
-}
+/// Connections per pool: the writer batches, lookups are short.
+const MAX_CONNECTIONS: u32 = 8;
+/// How long a query waits for a connection (or SQLite for its write lock).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
-    /// Connect.
+    /// Opens the database `url` names. A SQLite file (and its folder) is created if missing.
     ///
     /// # Errors
-    /// Never.
-    pub async fn connect(_url: &crate::config::Secret) -> Result<Store, StoreError> {
-        Ok(Store)
+    /// An unsupported scheme, a malformed URL or an unreachable server.
+    pub async fn connect(url: &Secret) -> Result<Store, StoreError> {
+        let url = url.expose();
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .doing("reading database.url")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(ACQUIRE_TIMEOUT)
+                .foreign_keys(true);
+            if let Some(folder) = options.get_filename().parent() {
+                std::fs::create_dir_all(folder).map_err(|e| StoreError::Query {
+                    doing: "creating the database folder",
+                    source: sqlx::Error::Io(e),
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .doing("opening the SQLite database")?;
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).doing("reading database.url")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .doing("connecting to PostgreSQL")?;
+            Ok(Store::Postgres(pool))
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StoreError::UnsupportedUrl(scheme.to_owned()))
+        }
     }
-    /// Migrate.
+
+    /// Applies the pending migrations of this dialect.
     ///
     /// # Errors
-    /// Never.
+    /// A migration fails or the database holds a newer version than this kefu knows.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
         Ok(())
     }
+
+    /// One round trip, for `/readyz`.
+    ///
+    /// # Errors
+    /// The database is unreachable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+            .doing("pinging the database")
+    }
+
+    /// Closes every connection (tests, shutdown).
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await);
+    }
+}
+
+/// A duration in whole milliseconds, as stored.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

@@ -54,6 +54,10 @@ pub struct Metrics {
     pub writer_queue: Gauge,
     /// Database writer retries since start.
     pub writer_retries: Gauge<u64, AtomicU64>,
+    /// Completed calls written to the database since start.
+    pub writer_written: Gauge<u64, AtomicU64>,
+    /// Completed calls dropped (writer queue full, or shutdown out of time) since start.
+    pub writer_dropped: Gauge<u64, AtomicU64>,
     /// ESL event read off the socket → routing decision, seconds.
     pub event_to_decision: Histogram,
     /// Routing decision → screen-pop written to the agent's socket, seconds.
@@ -85,6 +89,8 @@ impl Metrics {
             esl_events: Family::default(),
             writer_queue: Gauge::default(),
             writer_retries: Gauge::default(),
+            writer_written: Gauge::default(),
+            writer_dropped: Gauge::default(),
             event_to_decision: latency(),
             decision_to_pop: latency(),
             decision_to_command: latency(),
@@ -136,6 +142,16 @@ impl Metrics {
             "writer_retries",
             "Database write retries since start",
             metrics.writer_retries.clone(),
+        );
+        registry.register(
+            "calls_recorded",
+            "Completed calls written to the database since start",
+            metrics.writer_written.clone(),
+        );
+        registry.register(
+            "call_records_dropped",
+            "Completed calls dropped before reaching the database since start",
+            metrics.writer_dropped.clone(),
         );
         registry.register(
             "event_to_decision_seconds",

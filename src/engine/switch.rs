@@ -10,8 +10,9 @@ use crate::call::{Direction, Event, EventKind, LiveChannel, Phase, Session};
 use crate::clock;
 use crate::domain::{CallId, NodeId, QueueId, Timestamp};
 use crate::esl::Command;
-use crate::gateway::protocol::{IvrStep, ServerMessage};
+use crate::gateway::protocol::{IvrStep, RecentCall, ServerMessage};
 use crate::ivr::{AppResult, CallContext, CustomerInfo, IvrRun, LookupKey, Step};
+use crate::store::{CallSummary, Customer, Store, StoreError};
 use crate::telemetry::label;
 
 impl Engine {
@@ -195,15 +196,8 @@ impl Engine {
                 LookupKey::Account(account) => store.find_customer_by_account(account).await,
             };
             let customer = match found {
-                Ok(found) => found.map(|c| CustomerCard {
-                    id: c.id,
-                    name: c.name,
-                    account: c.account_number,
-                    tier: c.tier,
-                    account_manager: c.account_manager,
-                    recent_calls: Vec::new(),
-                    open_complaints: Vec::new(),
-                }),
+                Ok(Some(customer)) => Some(customer_card(&store, call, customer).await),
+                Ok(None) => None,
                 Err(error) => {
                     tracing::warn!(call_id = %call, error = %error, "customer lookup failed; default tier");
                     None
@@ -534,6 +528,46 @@ impl Engine {
             .decisions
             .get_or_create(&label("kind", kind))
             .inc();
+    }
+}
+
+/// How many earlier calls and open complaints the screen-pop shows.
+const HISTORY_SHOWN: u32 = 5;
+
+/// The screen-pop's customer card: the customer plus their history. History that cannot be
+/// read is left out (logged): the call is still routed by the customer's tier.
+async fn customer_card(store: &Store, call: CallId, customer: Customer) -> CustomerCard {
+    let (recent, complaints) = tokio::join!(
+        store.recent_calls(customer.id, HISTORY_SHOWN),
+        store.open_complaints(customer.id, HISTORY_SHOWN)
+    );
+    let shown = |history: Result<Vec<CallSummary>, StoreError>| match history {
+        Ok(calls) => calls.into_iter().map(recent_call).collect(),
+        Err(error) => {
+            tracing::warn!(call_id = %call, error = %error, "customer history unavailable");
+            Vec::new()
+        }
+    };
+    CustomerCard {
+        id: customer.id,
+        name: customer.name,
+        account: customer.account_number,
+        tier: customer.tier,
+        account_manager: customer.account_manager,
+        recent_calls: shown(recent),
+        open_complaints: shown(complaints),
+    }
+}
+
+fn recent_call(call: CallSummary) -> RecentCall {
+    RecentCall {
+        at: call.arrived_at.to_utc().to_rfc3339(),
+        agent: call.agent.map(|a| a.to_string()),
+        category: call
+            .disposition
+            .as_ref()
+            .map(|d| d.category.as_str().to_owned()),
+        resolved: call.disposition.map(|d| d.resolved),
     }
 }
 

@@ -55,11 +55,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .get_or_create(&labels)
             .set(status.events_received);
     }
-    let writer = state.recorder.stats();
+    let writer = state.recorder.stats().snapshot();
     metrics
         .writer_queue
-        .set(i64::try_from(writer.queue_depth()).unwrap_or(i64::MAX));
-    metrics.writer_retries.set(writer.retries());
+        .set(i64::try_from(writer.queued).unwrap_or(i64::MAX));
+    metrics.writer_retries.set(writer.retries);
+    metrics.writer_written.set(writer.written);
+    metrics.writer_dropped.set(writer.dropped);
     (
         [(
             header::CONTENT_TYPE,

@@ -1,1 +1,0 @@
-//! Live figures per queue and tier (pure): HdrHistograms and counters, updated as calls end.

@@ -1,0 +1,313 @@
+//! Completed calls and their timelines: written in batches by the recorder, read by the API
+//! and the screen-pop.
+
+use serde::de::DeserializeOwned;
+
+use super::{Doing, Store, StoreError, with_pool};
+use crate::domain::{AgentId, CallId, Disposition, NodeId, Outcome, QueueId, TierId, Timestamp};
+use crate::recorder::{CallRecord, TimelineEntry};
+
+const INSERT_CALL: &str = "INSERT INTO calls (call_id, node, caller_number, destination, \
+    customer_id, tier, queue, agent, outcome, arrived_at, enqueued_at, answered_at, \
+    talk_ended_at, ended_at, wrap_up_ended_at, wait_ms, ivr_ms, talk_ms, acw_ms, sla_met, \
+    short_abandon, hangup_cause, offers, ivr_path, category, resolved, notes, survey_score) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+    $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
+    ON CONFLICT (call_id) DO NOTHING RETURNING call_id";
+
+const INSERT_EVENT: &str =
+    "INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
+
+const SELECT_CALL: &str = "SELECT call_id, node, caller_number, destination, customer_id, \
+    tier, queue, agent, outcome, arrived_at, enqueued_at, answered_at, talk_ended_at, \
+    ended_at, wrap_up_ended_at, wait_ms, ivr_ms, talk_ms, acw_ms, sla_met, short_abandon, \
+    hangup_cause, offers, ivr_path, category, resolved, notes, survey_score FROM calls";
+
+/// One earlier call of a customer, as the screen-pop shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallSummary {
+    /// The call.
+    pub call: CallId,
+    /// When it arrived.
+    pub arrived_at: Timestamp,
+    /// Who answered.
+    pub agent: Option<AgentId>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The agent's disposition, when given.
+    pub disposition: Option<Disposition>,
+}
+
+impl Store {
+    /// Stores completed calls with their timelines in one transaction. A call already
+    /// stored is skipped whole, so a retried batch never duplicates rows.
+    ///
+    /// # Errors
+    /// The transaction fails; nothing of the batch is stored then.
+    pub async fn insert_calls(
+        &self,
+        batch: &[(CallRecord, Vec<TimelineEntry>)],
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.doing("starting a transaction")?;
+            for (call, timeline) in batch {
+                let (category, resolved, notes) = match &call.disposition {
+                    Some(d) => (Some(d.category.as_str()), Some(d.resolved), Some(d.notes.as_str())),
+                    None => (None, None, None),
+                };
+                let inserted = sqlx::query(INSERT_CALL)
+                    .bind(call.call.to_string())
+                    .bind(call.node.as_str())
+                    .bind(&call.caller_number)
+                    .bind(&call.destination)
+                    .bind(call.customer_id)
+                    .bind(call.tier.as_str())
+                    .bind(call.queue.as_ref().map(|q| q.as_str()))
+                    .bind(call.agent.as_ref().map(|a| a.as_str()))
+                    .bind(call.outcome.as_str())
+                    .bind(call.arrived_at.as_micros())
+                    .bind(call.enqueued_at.map(Timestamp::as_micros))
+                    .bind(call.answered_at.map(Timestamp::as_micros))
+                    .bind(call.talk_ended_at.map(Timestamp::as_micros))
+                    .bind(call.ended_at.as_micros())
+                    .bind(call.wrap_up_ended_at.map(Timestamp::as_micros))
+                    .bind(call.wait_ms)
+                    .bind(call.ivr_ms)
+                    .bind(call.talk_ms)
+                    .bind(call.acw_ms)
+                    .bind(call.sla_met)
+                    .bind(call.short_abandon)
+                    .bind(&call.hangup_cause)
+                    .bind(i64::from(call.offers))
+                    .bind(call.ivr_path.to_string())
+                    .bind(category)
+                    .bind(resolved)
+                    .bind(notes)
+                    .bind(call.survey_score.map(i64::from))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .doing("storing a call")?;
+                if inserted.is_none() {
+                    continue; // stored by an earlier try of this batch
+                }
+                for entry in timeline {
+                    sqlx::query(INSERT_EVENT)
+                        .bind(entry.call.to_string())
+                        .bind(entry.at.as_micros())
+                        .bind(&entry.kind)
+                        .bind(entry.detail.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .doing("storing a call's timeline")?;
+                }
+            }
+            tx.commit().await.doing("committing calls")
+        })
+    }
+
+    /// A stored call and its timeline in time order.
+    ///
+    /// # Errors
+    /// The query fails or the stored row cannot be read back.
+    pub async fn call_with_timeline(
+        &self,
+        call: CallId,
+    ) -> Result<Option<(CallRecord, Vec<TimelineEntry>)>, StoreError> {
+        let id = call.to_string();
+        let sql = format!("{SELECT_CALL} WHERE call_id = $1");
+        let row: Option<CallRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(&id).fetch_optional(pool).await
+        })
+        .doing("reading a call")?;
+        let Some(row) = row else { return Ok(None) };
+        let events: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT at, kind, detail FROM call_events WHERE call_id = $1 ORDER BY at, id",
+            )
+            .bind(&id)
+            .fetch_all(pool)
+            .await
+        })
+        .doing("reading a call's timeline")?;
+        let timeline = events
+            .into_iter()
+            .map(|e| {
+                Ok(TimelineEntry {
+                    call,
+                    at: Timestamp::from_micros(e.at),
+                    kind: e.kind,
+                    detail: json_column("call_events.detail", &e.detail)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some((row.into_record()?, timeline)))
+    }
+
+    /// A customer's latest calls, newest first.
+    ///
+    /// # Errors
+    /// The query fails or a row cannot be read back.
+    pub async fn recent_calls(
+        &self,
+        customer_id: i64,
+        limit: u32,
+    ) -> Result<Vec<CallSummary>, StoreError> {
+        let sql = format!(
+            "{SELECT_CALL} WHERE customer_id = $1 ORDER BY arrived_at DESC, call_id LIMIT $2"
+        );
+        self.summaries(&sql, customer_id, limit).await
+    }
+
+    /// A customer's complaint calls that were not resolved, newest first.
+    ///
+    /// # Errors
+    /// The query fails or a row cannot be read back.
+    pub async fn open_complaints(
+        &self,
+        customer_id: i64,
+        limit: u32,
+    ) -> Result<Vec<CallSummary>, StoreError> {
+        let sql = format!(
+            "{SELECT_CALL} WHERE customer_id = $1 AND category = 'complaint' \
+             AND resolved = FALSE ORDER BY arrived_at DESC, call_id LIMIT $2"
+        );
+        self.summaries(&sql, customer_id, limit).await
+    }
+
+    async fn summaries(
+        &self,
+        sql: &str,
+        customer_id: i64,
+        limit: u32,
+    ) -> Result<Vec<CallSummary>, StoreError> {
+        let rows: Vec<CallRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(customer_id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .doing("reading a customer's calls")?;
+        rows.into_iter()
+            .map(|row| {
+                let record = row.into_record()?;
+                Ok(CallSummary {
+                    call: record.call,
+                    arrived_at: record.arrived_at,
+                    agent: record.agent,
+                    outcome: record.outcome,
+                    disposition: record.disposition,
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    at: i64,
+    kind: String,
+    detail: String,
+}
+
+/// A `calls` row as stored; `into_record` checks every value on the way back.
+#[derive(sqlx::FromRow)]
+struct CallRow {
+    call_id: String,
+    node: String,
+    caller_number: String,
+    destination: String,
+    customer_id: Option<i64>,
+    tier: String,
+    queue: Option<String>,
+    agent: Option<String>,
+    outcome: String,
+    arrived_at: i64,
+    enqueued_at: Option<i64>,
+    answered_at: Option<i64>,
+    talk_ended_at: Option<i64>,
+    ended_at: i64,
+    wrap_up_ended_at: Option<i64>,
+    wait_ms: Option<i64>,
+    ivr_ms: i64,
+    talk_ms: Option<i64>,
+    acw_ms: Option<i64>,
+    sla_met: Option<bool>,
+    short_abandon: bool,
+    hangup_cause: String,
+    offers: i64,
+    ivr_path: String,
+    category: Option<String>,
+    resolved: Option<bool>,
+    notes: Option<String>,
+    survey_score: Option<i64>,
+}
+
+impl CallRow {
+    fn into_record(self) -> Result<CallRecord, StoreError> {
+        let corrupt = |what: &'static str, value: String| StoreError::Corrupt { what, value };
+        let call = self
+            .call_id
+            .parse()
+            .map(CallId)
+            .map_err(|_| corrupt("calls.call_id", self.call_id.clone()))?;
+        let disposition = match (self.category, self.resolved) {
+            (Some(category), Some(resolved)) => Some(Disposition {
+                category: word("calls.category", &category)?,
+                resolved,
+                notes: self.notes.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        let micros = |t: Option<i64>| t.map(Timestamp::from_micros);
+        Ok(CallRecord {
+            call,
+            node: NodeId::new(&self.node),
+            caller_number: self.caller_number,
+            destination: self.destination,
+            customer_id: self.customer_id,
+            tier: TierId::new(&self.tier),
+            queue: self.queue.map(QueueId::new),
+            agent: self.agent.map(AgentId::new),
+            outcome: word("calls.outcome", &self.outcome)?,
+            arrived_at: Timestamp::from_micros(self.arrived_at),
+            enqueued_at: micros(self.enqueued_at),
+            answered_at: micros(self.answered_at),
+            talk_ended_at: micros(self.talk_ended_at),
+            ended_at: Timestamp::from_micros(self.ended_at),
+            wrap_up_ended_at: micros(self.wrap_up_ended_at),
+            wait_ms: self.wait_ms,
+            ivr_ms: self.ivr_ms,
+            talk_ms: self.talk_ms,
+            acw_ms: self.acw_ms,
+            sla_met: self.sla_met,
+            short_abandon: self.short_abandon,
+            hangup_cause: self.hangup_cause,
+            offers: u32::try_from(self.offers)
+                .map_err(|_| corrupt("calls.offers", self.offers.to_string()))?,
+            ivr_path: json_column("calls.ivr_path", &self.ivr_path)?,
+            disposition,
+            survey_score: self
+                .survey_score
+                .map(|s| u8::try_from(s).map_err(|_| corrupt("calls.survey_score", s.to_string())))
+                .transpose()?,
+        })
+    }
+}
+
+/// A stored snake_case word back into its enum (`answered` → `Outcome::Answered`).
+fn word<T: DeserializeOwned>(what: &'static str, value: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|_| {
+        StoreError::Corrupt {
+            what,
+            value: value.to_owned(),
+        }
+    })
+}
+
+fn json_column(what: &'static str, value: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(value).map_err(|_| StoreError::Corrupt {
+        what,
+        value: value.to_owned(),
+    })
+}
