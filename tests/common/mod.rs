@@ -194,3 +194,122 @@ pub async fn get(http: SocketAddr, path: &str) -> (u16, String) {
         .to_owned();
     (status, body)
 }
+
+/// The databases the persistence tests run on: always a fresh SQLite file; PostgreSQL too
+/// when `KEFU_TEST_DATABASE_URL` is set, each test in a schema of its own.
+pub async fn test_stores(dir: &tempfile::TempDir) -> Vec<(&'static str, kefu::store::Store)> {
+    let sqlite = Secret::new(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("kefu.db").display()
+    ));
+    let mut stores = vec![(
+        "sqlite",
+        kefu::store::Store::connect(&sqlite)
+            .await
+            .expect("SQLite opens"),
+    )];
+    if let Ok(url) = std::env::var("KEFU_TEST_DATABASE_URL") {
+        stores.push(("postgres", pg_schema_store(&url).await));
+    }
+    for (_, store) in &stores {
+        store.migrate().await.expect("migrations apply");
+    }
+    stores
+}
+
+/// A store on PostgreSQL confined to a fresh schema, so tests run in parallel.
+async fn pg_schema_store(url: &str) -> kefu::store::Store {
+    use sqlx::Connection;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let schema = format!("kefu_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .expect("PostgreSQL at KEFU_TEST_DATABASE_URL is reachable");
+    // Schemas of runs more than an hour old are gone for good: drop them.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'kefu_test_%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("list schemas");
+    for old in stale {
+        let created = old
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        if created + 3600 < now {
+            let _ = sqlx::query(&format!("DROP SCHEMA {old} CASCADE"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    kefu::store::Store::connect(&Secret::new(scoped))
+        .await
+        .expect("PostgreSQL opens")
+}
+
+/// A completed, answered call with a three-entry timeline; `n` varies ids and times.
+pub fn answered_call(
+    n: i64,
+) -> (
+    kefu::recorder::CallRecord,
+    Vec<kefu::recorder::TimelineEntry>,
+) {
+    use kefu::domain::*;
+    use kefu::recorder::{CallRecord, TimelineEntry};
+    let call = CallId::random();
+    let t0 = Timestamp::from_micros(1_800_000_000_000_000 + n * 1_000_000);
+    let at = |ms: i64| Timestamp::from_micros(t0.as_micros() + ms * 1000);
+    let record = CallRecord {
+        call,
+        node: NodeId::new("fs1"),
+        caller_number: format!("+1555000{n:04}"),
+        destination: "8005550100".into(),
+        customer_id: None,
+        tier: TierId::new("standard"),
+        queue: Some(QueueId::new("general")),
+        agent: Some(AgentId::new("1001")),
+        outcome: Outcome::Answered,
+        arrived_at: t0,
+        enqueued_at: Some(at(4_000)),
+        answered_at: Some(at(9_000)),
+        talk_ended_at: Some(at(69_000)),
+        ended_at: at(69_000),
+        wrap_up_ended_at: Some(at(80_000)),
+        wait_ms: Some(5_000),
+        ivr_ms: 4_000,
+        talk_ms: Some(60_000),
+        acw_ms: Some(11_000),
+        sla_met: Some(true),
+        short_abandon: false,
+        hangup_cause: "NORMAL_CLEARING".into(),
+        offers: 1,
+        ivr_path: serde_json::json!([{ "node": "menu", "digits": "1" }]),
+        disposition: Some(Disposition {
+            category: Category::Inquiry,
+            resolved: true,
+            notes: "invoice".into(),
+        }),
+        survey_score: Some(5),
+    };
+    let timeline = [(0, "arrived"), (4_000, "enqueued"), (9_000, "answered")]
+        .into_iter()
+        .map(|(ms, kind)| TimelineEntry {
+            call,
+            at: at(ms),
+            kind: kind.into(),
+            detail: serde_json::json!({ "n": n }),
+        })
+        .collect();
+    (record, timeline)
+}

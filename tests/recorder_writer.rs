@@ -1,0 +1,149 @@
+//! The batching writer against a real database: everything recorded is stored, shutdown
+//! drains the queue, and a failing database delays records without losing them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{WAIT, answered_call, test_stores};
+use kefu::recorder::writer::{RecorderHandle, WriterCounts, WriterSettings, spawn_writer};
+use kefu::store::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+async fn until_written(handle: &RecorderHandle, n: u64) -> WriterCounts {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let counts = handle.stats().snapshot();
+        if counts.written >= n || tokio::time::Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_recorded_call_reaches_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+        let handle = spawn_writer(
+            store.clone(),
+            WriterSettings::default(),
+            cancel.clone(),
+            &tracker,
+        );
+        let calls: Vec<_> = (0..500).map(answered_call).collect();
+        for (record, timeline) in calls.iter().cloned() {
+            handle.record(record, timeline);
+        }
+        let counts = until_written(&handle, 500).await;
+        assert_eq!(
+            counts,
+            WriterCounts {
+                queued: 0,
+                written: 500,
+                retries: 0,
+                dropped: 0
+            },
+            "{db}"
+        );
+        for expected in [&calls[0], &calls[499]] {
+            let stored = store
+                .call_with_timeline(expected.0.call)
+                .await
+                .expect("read");
+            assert_eq!(stored.as_ref(), Some(expected), "{db}");
+        }
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_writes_what_is_still_queued() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+        let handle = spawn_writer(
+            store.clone(),
+            WriterSettings::default(),
+            cancel.clone(),
+            &tracker,
+        );
+        let calls: Vec<_> = (0..300).map(answered_call).collect();
+        for (record, timeline) in calls.iter().cloned() {
+            handle.record(record, timeline);
+        }
+        cancel.cancel(); // at once: most calls are still queued
+        tracker.close();
+        tokio::time::timeout(WAIT, tracker.wait())
+            .await
+            .expect("drains in time");
+        let counts = handle.stats().snapshot();
+        assert_eq!(
+            (counts.written, counts.dropped),
+            (300, 0),
+            "{db}: {counts:?}"
+        );
+        let last = store
+            .call_with_timeline(calls[299].0.call)
+            .await
+            .expect("read");
+        assert!(last.is_some(), "{db}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_database_is_retried_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = test_stores(&dir).await;
+    let (_, store) = &stores[0];
+    let Store::Sqlite(pool) = store else {
+        panic!("the first test store is SQLite");
+    };
+    // The database breaks: the timeline table is gone, so every batch fails.
+    sqlx::query("ALTER TABLE call_events RENAME TO call_events_away")
+        .execute(pool)
+        .await
+        .expect("break the schema");
+    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+    let settings = WriterSettings {
+        backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        ..WriterSettings::default()
+    };
+    let handle = spawn_writer(store.clone(), settings, cancel.clone(), &tracker);
+    let calls: Vec<_> = (0..50).map(answered_call).collect();
+    for (record, timeline) in calls.iter().cloned() {
+        handle.record(record, timeline);
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while handle.stats().snapshot().retries < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "retries counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(handle.stats().snapshot().written, 0);
+
+    // The database recovers: the kept batch goes in, whole.
+    sqlx::query("ALTER TABLE call_events_away RENAME TO call_events")
+        .execute(pool)
+        .await
+        .expect("repair the schema");
+    let counts = until_written(&handle, 50).await;
+    assert_eq!(
+        (counts.written, counts.dropped, counts.queued),
+        (50, 0, 0),
+        "{counts:?}"
+    );
+    let (_, timeline) = store
+        .call_with_timeline(calls[49].0.call)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(timeline.len(), 3);
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}

@@ -1,0 +1,155 @@
+//! The repository layer on a real database: every test runs on SQLite, and on PostgreSQL
+//! too when `KEFU_TEST_DATABASE_URL` is set (`.ci/run` sets it).
+
+mod common;
+
+use common::{answered_call, test_stores};
+use kefu::config::{Config, Secret};
+use kefu::domain::{AgentId, Category, Disposition, Outcome, TierId};
+use kefu::store::{Store, StoreError};
+
+#[tokio::test]
+async fn migrations_and_seeding_are_idempotent_and_customers_are_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::defaults().expect("defaults");
+    for (db, store) in test_stores(&dir).await {
+        store.migrate().await.expect("a second migrate is a no-op");
+        store.seed(&config).await.expect("seed");
+        store
+            .seed(&config)
+            .await
+            .expect("seeding again updates in place");
+        let acme = store
+            .find_customer_by_number("+15551234567")
+            .await
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("{db}: ACME is seeded"));
+        assert_eq!(acme.name, "ACME Corp", "{db}");
+        assert_eq!(acme.account_number, "100200", "{db}");
+        assert_eq!(acme.tier, TierId::new("platinum"), "{db}");
+        assert_eq!(acme.account_manager, Some(AgentId::new("1001")), "{db}");
+        let by_account = store
+            .find_customer_by_account("100200")
+            .await
+            .expect("lookup");
+        assert_eq!(by_account, Some(acme), "{db}");
+        let stranger = store
+            .find_customer_by_number("+10000000000")
+            .await
+            .expect("lookup");
+        assert_eq!(stranger, None, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn a_call_and_its_timeline_read_back_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let full = answered_call(1);
+        let mut bare = answered_call(2);
+        // an abandoned call: every optional figure absent
+        bare.0.outcome = Outcome::Abandoned;
+        bare.0.agent = None;
+        bare.0.answered_at = None;
+        bare.0.talk_ended_at = None;
+        bare.0.wrap_up_ended_at = None;
+        bare.0.talk_ms = None;
+        bare.0.acw_ms = None;
+        bare.0.sla_met = None;
+        bare.0.short_abandon = true;
+        bare.0.disposition = None;
+        bare.0.survey_score = None;
+        bare.1.clear();
+        store
+            .insert_calls(&[full.clone(), bare.clone()])
+            .await
+            .expect("insert");
+        for expected in [full, bare] {
+            let stored = store
+                .call_with_timeline(expected.0.call)
+                .await
+                .expect("read")
+                .unwrap_or_else(|| panic!("{db}: call stored"));
+            assert_eq!(stored, expected, "{db}");
+        }
+        let unknown = kefu::domain::CallId::random();
+        assert_eq!(store.call_with_timeline(unknown).await.expect("read"), None);
+    }
+}
+
+#[tokio::test]
+async fn a_retried_batch_stores_each_call_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let batch = vec![answered_call(1), answered_call(2)];
+        store.insert_calls(&batch).await.expect("first try");
+        store
+            .insert_calls(&batch)
+            .await
+            .expect("the retry succeeds too");
+        let (_, timeline) = store
+            .call_with_timeline(batch[0].0.call)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(timeline.len(), 3, "{db}: no duplicated timeline");
+    }
+}
+
+#[tokio::test]
+async fn a_customers_history_is_newest_first_and_complaints_are_the_unresolved_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::defaults().expect("defaults");
+    for (db, store) in test_stores(&dir).await {
+        store.seed(&config).await.expect("seed");
+        let acme = store
+            .find_customer_by_number("+15551234567")
+            .await
+            .expect("lookup")
+            .expect("seeded");
+        let calls: Vec<_> = (0..7)
+            .map(|n| {
+                let mut call = answered_call(n);
+                call.0.customer_id = Some(acme.id);
+                if n == 2 || n == 4 {
+                    call.0.disposition = Some(Disposition {
+                        category: Category::Complaint,
+                        resolved: n == 4,
+                        notes: String::new(),
+                    });
+                }
+                call
+            })
+            .collect();
+        store.insert_calls(&calls).await.expect("insert");
+        let recent = store.recent_calls(acme.id, 5).await.expect("history");
+        let order: Vec<_> = recent.iter().map(|c| c.call).collect();
+        let newest: Vec<_> = calls.iter().rev().take(5).map(|c| c.0.call).collect();
+        assert_eq!(order, newest, "{db}: newest first, five of seven");
+        let open = store.open_complaints(acme.id, 5).await.expect("complaints");
+        assert_eq!(open.len(), 1, "{db}");
+        assert_eq!(
+            open[0].call, calls[2].0.call,
+            "{db}: only the unresolved one"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_url_is_refused_without_echoing_secrets() {
+    let error = Store::connect(&Secret::new("mysql://kefu:s3cret@db/kefu"))
+        .await
+        .expect_err("mysql is not supported");
+    assert!(matches!(error, StoreError::UnsupportedUrl(_)));
+    let text = error.to_string();
+    assert!(text.contains("database.url"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+
+    // a server that is not there: a clear error, no password in it
+    let error = Store::connect(&Secret::new("postgres://kefu:s3cret@127.0.0.1:1/kefu"))
+        .await
+        .expect_err("nothing listens on port 1");
+    let text = error.to_string();
+    assert!(text.contains("connecting to PostgreSQL"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
