@@ -143,13 +143,8 @@ fn events(capture: &[u8], name: &str) -> Vec<EslEvent> {
 
 fn translated(event: &EslEvent) -> kefu::call::Event {
     let stats = TranslateStats::default();
-    translate(
-        event,
-        &NodeId::new("fs1"),
-        tokio::time::Instant::now(),
-        &stats,
-    )
-    .expect("kefu uses this event")
+    translate(event, &NodeId::new("fs1"), kefu::clock::monotonic(), &stats)
+        .expect("kefu uses this event")
 }
 
 #[test]

@@ -336,11 +336,11 @@ fn parse_block(block: &[u8]) -> Result<Headers, EslError> {
     Ok(Headers::from_raw(block.to_vec(), ranges))
 }
 
+/// A byte range `(start, end)` in a header block.
+type Span = (usize, usize);
+
 /// Splits one header line (starting at `offset` in its buffer) into name and value ranges.
-pub(crate) fn split_line(
-    line: &[u8],
-    offset: usize,
-) -> Result<((usize, usize), (usize, usize)), EslError> {
+pub(crate) fn split_line(line: &[u8], offset: usize) -> Result<(Span, Span), EslError> {
     let colon = memchr::memchr(b':', line)
         .filter(|&c| c > 0)
         .ok_or_else(|| EslError::MalformedHeader {

@@ -123,7 +123,7 @@ async fn session(
                 return Ok(());
             }
             _ = sleep_until_opt(next_wrap) => {
-                let now = Instant::now();
+                let now = crate::clock::monotonic();
                 let (due, later): (Vec<_>, Vec<_>) = wrap_ups.into_iter().partition(|(at, _)| *at <= now);
                 wrap_ups = later;
                 for (_, call) in due {
@@ -164,7 +164,7 @@ async fn session(
                 report.offers += 1;
                 report.receipts.push(OfferReceipt {
                     call,
-                    at: Instant::now(),
+                    at: crate::clock::monotonic(),
                     wall: crate::clock::now(),
                 });
                 if rand::random::<f64>() < behaviour.reject_probability {
@@ -176,7 +176,7 @@ async fn session(
             }
             ServerMessage::CallConnected { .. } => report.connected += 1,
             ServerMessage::CallEnded { call, .. } => {
-                wrap_ups.push((Instant::now() + behaviour.wrap_up, call))
+                wrap_ups.push((crate::clock::monotonic() + behaviour.wrap_up, call))
             }
             ServerMessage::Error { code, message } => {
                 report.errors.push(format!("{code}: {message}"))

@@ -82,7 +82,7 @@ impl Switch {
         Arc::new(Self {
             config,
             core_uuid: uuid::Uuid::new_v4().to_string(),
-            started: Instant::now(),
+            started: crate::clock::monotonic(),
             state: Mutex::new(State {
                 seq: 0,
                 channels: HashMap::new(),
@@ -381,7 +381,7 @@ impl Switch {
             destination: script.destination.clone(),
             outcome: SimCallOutcome::Up,
             digits_consumed: Vec::new(),
-            arrived: Instant::now(),
+            arrived: crate::clock::monotonic(),
             bridged: None,
             ended: None,
             hangup_cause: None,
@@ -501,7 +501,7 @@ impl Switch {
                     dial_string: agent_dial,
                 };
             }
-            report.bridged = Some(Instant::now());
+            report.bridged = Some(crate::clock::monotonic());
         }
         let caller_talk = st
             .channels
@@ -599,7 +599,7 @@ impl Switch {
             self.finish_job(st, job, format!("-ERR {cause}\n"));
         }
         if let Some(report) = report_mut(st, uuid) {
-            report.ended = Some(Instant::now());
+            report.ended = Some(crate::clock::monotonic());
             report.hangup_cause = Some(cause.to_string());
             if report.outcome == SimCallOutcome::Up {
                 report.outcome = match who {

@@ -152,10 +152,10 @@ pub async fn get_json_until(
     path: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = kefu::clock::monotonic() + WAIT;
     loop {
         let body = get_json(http, path).await;
-        if done(&body) || tokio::time::Instant::now() > deadline {
+        if done(&body) || kefu::clock::monotonic() > deadline {
             return body;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -220,10 +220,7 @@ pub async fn test_stores(dir: &tempfile::TempDir) -> Vec<(&'static str, kefu::st
 /// A store on PostgreSQL confined to a fresh schema, so tests run in parallel.
 async fn pg_schema_store(url: &str) -> kefu::store::Store {
     use sqlx::Connection;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
+    let now = u64::try_from(kefu::clock::now().as_millis() / 1000).expect("after 1970");
     let schema = format!("kefu_test_{now}_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(url)
         .await

@@ -45,7 +45,7 @@ fn queue(name: &str, strategy: Strategy, steps: Vec<Step>) -> QueueSpec {
 fn agent(id: &str, queues: &[&str], skills: &[(&str, i64)]) -> AgentSpec {
     AgentSpec {
         id: AgentId::new(id),
-        queues: queues.iter().map(|q| QueueId::new(q)).collect(),
+        queues: queues.iter().map(QueueId::new).collect(),
         skills: skills
             .iter()
             .map(|(s, p)| (Skill::new(s), Proficiency::new(*p).expect("1..=10")))

@@ -11,7 +11,7 @@ fn fs_url_encode(input: &[u8]) -> String {
     let mut out = String::new();
     for (i, &b) in input.iter().enumerate() {
         let quirk = b == b'%' && is_upper_hex(input.get(i + 1)) && is_upper_hex(input.get(i + 2));
-        if quirk || !(b < 0x20 || b > 0x7e || SPECIAL.contains(&b)) {
+        if quirk || ((0x20..=0x7e).contains(&b) && !SPECIAL.contains(&b)) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

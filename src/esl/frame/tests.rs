@@ -204,12 +204,7 @@ proptest! {
         let mut buf = BytesMut::new();
         for chunk in &chunks {
             buf.extend_from_slice(chunk);
-            loop {
-                match decoder.decode(&mut buf) {
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            while let Ok(Some(_)) = decoder.decode(&mut buf) {}
         }
     }
 

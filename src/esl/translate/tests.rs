@@ -13,7 +13,7 @@ fn event(lines: &[(&str, &str)], body: Option<&'static str>) -> EslEvent {
 
 fn kind(e: &EslEvent) -> Option<EventKind> {
     let stats = TranslateStats::default();
-    translate(e, &NodeId::new("fs1"), Instant::now(), &stats).map(|e| e.kind)
+    translate(e, &NodeId::new("fs1"), crate::clock::monotonic(), &stats).map(|e| e.kind)
 }
 
 fn id(text: &str) -> CallId {
@@ -140,7 +140,7 @@ fn hangup_takes_first_cause_direction_and_kefu_vars() {
         None,
     );
     let stats = TranslateStats::default();
-    let out = translate(&e, &NodeId::new("fs1"), Instant::now(), &stats).expect("used");
+    let out = translate(&e, &NodeId::new("fs1"), crate::clock::monotonic(), &stats).expect("used");
     assert_eq!(out.at, Timestamp::from_micros(1_715_674_867_482_913));
     assert_eq!(out.node, NodeId::new("fs1"));
     assert_eq!(
@@ -164,12 +164,12 @@ fn unused_and_incomplete_events_are_counted_and_dropped() {
     let stats = TranslateStats::default();
     let node = NodeId::new("fs1");
     let state = event(&[("Event-Name", "CHANNEL_STATE"), ("Unique-ID", A)], None);
-    assert!(translate(&state, &node, Instant::now(), &stats).is_none());
+    assert!(translate(&state, &node, crate::clock::monotonic(), &stats).is_none());
     let no_id = event(
         &[("Event-Name", "CHANNEL_PARK"), ("Unique-ID", "junk")],
         None,
     );
-    assert!(translate(&no_id, &node, Instant::now(), &stats).is_none());
+    assert!(translate(&no_id, &node, crate::clock::monotonic(), &stats).is_none());
     assert_eq!(stats.ignored.load(Ordering::Relaxed), 1);
     assert_eq!(stats.incomplete.load(Ordering::Relaxed), 1);
 }
