@@ -21,7 +21,7 @@ use crate::domain::{AgentId, NodeId};
 use crate::engine::{self, EngineHandle, Ports};
 use crate::esl::node::{NodeSettings, spawn_node};
 use crate::gateway::{self, AppState, Credentials, Hub};
-use crate::ivr::FlowSet;
+use crate::ivr::{self, FlowSet, Known};
 use crate::recorder::writer::{WriterSettings, spawn_writer};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -137,8 +137,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     })
 }
 
-fn load_flows(_config: &Config) -> anyhow::Result<FlowSet> {
-    Ok(FlowSet::builtin())
+/// The flows of `flows.dir`; start-up stops with every error listed.
+fn load_flows(config: &Config) -> anyhow::Result<FlowSet> {
+    let flows =
+        ivr::load_dir(&config.flows.dir, &Known::from_config(config)).map_err(|errors| {
+            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid IVR flows:\n{}", listed.join("\n"))
+        })?;
+    for name in std::iter::once(&config.flows.default).chain(config.flows.routes.values()) {
+        if flows.get(name).is_none() {
+            anyhow::bail!("flows: no flow `{name}` in {}", config.flows.dir.display());
+        }
+    }
+    tracing::info!(flows = flows.len(), dir = %config.flows.dir.display(), "IVR flows loaded");
+    Ok(flows)
 }
 
 impl RunningApp {
@@ -187,8 +199,17 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
 
 /// `kefu flows check DIR`: prints every error, exit code 1 when there is any.
 pub fn check_flows(config: &Config, dir: &std::path::Path) -> std::process::ExitCode {
-    let _ = (config, dir);
-    std::process::ExitCode::SUCCESS
+    let errors = ivr::check_dir(dir, &Known::from_config(config));
+    for error in &errors {
+        eprintln!("{error}");
+    }
+    if errors.is_empty() {
+        println!("{}: flows OK", dir.display());
+        std::process::ExitCode::SUCCESS
+    } else {
+        eprintln!("{} error(s)", errors.len());
+        std::process::ExitCode::FAILURE
+    }
 }
 
 pub(crate) async fn wait_for_signal() {

@@ -1,37 +1,121 @@
-//! TEMPORARY stand-in with the IVR API the engine codes against; replaced by the real IVR
-//! module (flows from files, validator, interpreter) when its branch merges.
+//! The IVR: flows as files (`ivr_flows/*.toml`, format in `docs/ivr-flows.md`), checked
+//! against the configuration when loaded (`parse`), and a pure interpreter (`run`) that
+//! tells the engine what to do next for one call. Only `files` touches the disk.
 
+mod files;
+mod flow;
+mod parse;
+mod run;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::Arc;
+
+pub use files::{check_dir, load_dir};
+pub use flow::Flow;
+pub use run::IvrRun;
 
 use crate::domain::{QueueId, Skill, TierId, Timestamp};
 
-/// A flow.
-#[derive(Debug)]
-pub struct Flow {
-    /// Name.
-    pub name: String,
-}
-
-/// The loaded flows.
+/// The loaded flows, by name.
 #[derive(Debug, Default)]
 pub struct FlowSet {
-    flows: Vec<Arc<Flow>>,
+    flows: BTreeMap<String, Arc<Flow>>,
 }
 
 impl FlowSet {
-    /// The built-in single flow.
-    pub fn builtin() -> FlowSet {
-        FlowSet {
-            flows: vec![Arc::new(Flow {
-                name: "main".into(),
-            })],
+    /// A flow by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Flow>> {
+        self.flows.get(name).cloned()
+    }
+
+    /// Every flow's name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.flows.keys().map(String::as_str)
+    }
+
+    /// How many flows.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// No flows at all.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+}
+
+/// What the configuration defines, for flows to refer to.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    queues: BTreeSet<QueueId>,
+    skills: BTreeSet<Skill>,
+    tiers: BTreeSet<TierId>,
+    /// Flow names (the files of the same directory), for `transfer` to a flow.
+    flows: BTreeSet<String>,
+}
+
+impl Known {
+    /// The names flows may use.
+    pub fn new(
+        queues: impl IntoIterator<Item = QueueId>,
+        skills: impl IntoIterator<Item = Skill>,
+        tiers: impl IntoIterator<Item = TierId>,
+    ) -> Known {
+        Known {
+            queues: queues.into_iter().collect(),
+            skills: skills.into_iter().collect(),
+            tiers: tiers.into_iter().collect(),
+            flows: BTreeSet::new(),
         }
     }
 
-    /// A flow by name.
-    pub fn get(&self, name: &str) -> Option<Arc<Flow>> {
-        self.flows.iter().find(|f| f.name == name).cloned()
+    /// The names the configuration defines.
+    pub fn from_config(config: &crate::config::Config) -> Known {
+        Known::new(
+            config.queues.iter().map(|q| QueueId::new(&q.name)),
+            config.skills.names.iter().map(Skill::new),
+            config.tiers.iter().map(|t| TierId::new(&t.name)),
+        )
     }
+}
+
+/// One problem in a flow file, where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowError {
+    /// The file.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            path,
+            line,
+            column,
+            message,
+        } = self;
+        write!(f, "{path}:{line}:{column}: {message}")
+    }
+}
+
+/// Builds a flow from its text (tests, and `files`).
+///
+/// # Errors
+/// Every syntax and validation error.
+pub fn parse_flow(
+    name: &str,
+    path: &str,
+    text: &str,
+    known: &Known,
+) -> Result<Flow, Vec<FlowError>> {
+    parse::parse_flow(name, path, text, known)
 }
 
 /// How to look a customer up.
@@ -43,139 +127,86 @@ pub enum LookupKey {
     Account(String),
 }
 
-/// What the engine must do next.
+/// What the engine must do next for the call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    /// Run a dialplan application.
+    /// Run a dialplan application on the caller's channel; report its completion with
+    /// [`IvrRun::on_app_done`].
     Execute {
-        /// Application.
+        /// Application (`playback`, `play_and_get_digits`, `set`).
         app: String,
-        /// Argument.
+        /// Its argument.
         arg: String,
     },
-    /// Look the customer up, then call `on_customer`.
+    /// Look the customer up, then report with [`IvrRun::on_customer`].
     LookupCustomer {
         /// By what.
         by: LookupKey,
     },
-    /// Put the call in a queue.
+    /// The IVR is done: the call waits in a queue.
     Enqueue {
         /// Queue.
         queue: QueueId,
-        /// Priority bonus.
+        /// Added to the call's priority.
         priority_bonus: i32,
-        /// Extra skills.
+        /// Skills required on top of the queue's.
         extra_skills: Vec<Skill>,
-        /// Reason label.
+        /// Why the caller called (menu choice), for the screen-pop.
         reason: Option<String>,
     },
-    /// Transfer.
+    /// The IVR is done: transfer the call to a number through the dialplan.
     Transfer {
-        /// Where.
+        /// The number.
         to: String,
     },
-    /// Hang up.
+    /// Go on in another flow: [`IvrRun::continue_in`].
+    StartFlow {
+        /// Its name (checked at load).
+        flow: String,
+    },
+    /// The IVR is done: hang up.
     Hangup {
-        /// Cause.
+        /// Hangup cause.
         cause: String,
     },
+    /// Nothing to do (a report that did not concern the current node).
+    Wait,
 }
 
 /// How an application ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppResult {
-    /// Completed.
+    /// Completed (playback, set).
     Done,
-    /// Digits collected.
+    /// Digits collected (`read_result=success`).
     Digits(String),
-    /// Nothing pressed.
+    /// `play_and_get_digits` ran out of tries.
     NoInput,
 }
 
-/// A recognised customer.
+/// A recognised customer, as flows may branch on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomerInfo {
     /// Tier.
     pub tier: TierId,
 }
 
-/// What branches may ask about.
-#[derive(Clone, Debug)]
-pub struct CallContext {
+/// What branches may ask about the call.
+#[derive(Clone, Copy, Debug)]
+pub struct CallContext<'a> {
     /// Caller number.
-    pub caller_number: String,
-    /// Tier.
-    pub tier: TierId,
+    pub caller_number: &'a str,
+    /// The call's tier now (the default until a lookup finds the customer).
+    pub tier: &'a TierId,
 }
 
-/// One step of the path.
+/// One node a call entered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathStep {
-    /// Node.
+    /// Node name.
     pub node: String,
-    /// Digits.
+    /// Digits the caller pressed there.
     pub digits: Option<String>,
-    /// When.
+    /// When the call entered it.
     pub at: Timestamp,
-}
-
-/// One call's run through a flow.
-#[derive(Clone, Debug)]
-pub struct IvrRun {
-    stage: u8,
-    path: Vec<PathStep>,
-}
-
-impl IvrRun {
-    /// Starts a flow.
-    pub fn start(_flow: Arc<Flow>, _ctx: &CallContext, now: Timestamp) -> (IvrRun, Step) {
-        let path = vec![PathStep {
-            node: "greeting".into(),
-            digits: None,
-            at: now,
-        }];
-        let step = Step::Execute {
-            app: "playback".into(),
-            arg: "ivr/ivr-welcome.wav".into(),
-        };
-        (IvrRun { stage: 0, path }, step)
-    }
-
-    /// An application completed.
-    pub fn on_app_done(&mut self, _result: AppResult, _ctx: &CallContext, _now: Timestamp) -> Step {
-        self.stage += 1;
-        match self.stage {
-            1 => Step::LookupCustomer {
-                by: LookupKey::CallerNumber,
-            },
-            _ => Step::Hangup {
-                cause: "NORMAL_CLEARING".into(),
-            },
-        }
-    }
-
-    /// The customer lookup finished.
-    pub fn on_customer(
-        &mut self,
-        _found: Option<CustomerInfo>,
-        _ctx: &CallContext,
-        now: Timestamp,
-    ) -> Step {
-        self.path.push(PathStep {
-            node: "queue".into(),
-            digits: None,
-            at: now,
-        });
-        Step::Enqueue {
-            queue: QueueId::new("general"),
-            priority_bonus: 0,
-            extra_skills: vec![],
-            reason: Some("inquiry".into()),
-        }
-    }
-
-    /// The path so far.
-    pub fn path(&self) -> &[PathStep] {
-        &self.path
-    }
 }

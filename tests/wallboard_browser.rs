@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{AgentClient, WAIT, get_json_until, spawn_app};
+use common::{AgentClient, get_json_until, spawn_app};
 use kefu::config::Secret;
 use kefu::gateway::protocol::{ClientMessage, RequestedState};
 use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
@@ -93,8 +93,10 @@ async fn wallboard_renders_live_queue_figures_in_chromium() {
             reason: None,
         })
         .await;
+    // Initech (silver) chooses English, then 1: general (in and out of office hours).
     let mut caller = CallerScript::new("+15550001111", "8005550100");
-    caller.patience = WAIT;
+    caller.digits = ["2", "1"].into_iter().map(String::from).collect();
+    caller.patience = Duration::from_secs(3600); // scaled by the switch's time_scale
     switch.place_call(caller);
     get_json_until(test.http, "/api/queues", |q| {
         q.as_array()

@@ -102,9 +102,12 @@ impl Engine {
         self.execute(&node, call, "set", format!("kefu_call={call}"));
         self.execute(&node, call, "set", "hangup_after_bridge=true".into());
         self.execute(&node, call, "answer", String::new());
-        let ctx = context(&session);
-        self.sessions.insert(call, session);
+        let ctx = CallContext {
+            caller_number: &session.caller_number,
+            tier: &session.tier,
+        };
         let (run, step) = IvrRun::start(flow, &ctx, at);
+        self.sessions.insert(call, session);
         self.ivr.insert(call, run);
         self.carry_step(call, step, at);
     }
@@ -133,12 +136,25 @@ impl Engine {
             Some(d) => AppResult::Digits(d),
             None => AppResult::Done,
         };
-        let ctx = context(session);
-        let Some(run) = self.ivr.get_mut(&channel) else {
+        self.advance_ivr(channel, at, |run, ctx| run.on_app_done(result, ctx, at));
+    }
+
+    /// Moves the call's IVR run on with `report`, then carries out its next step.
+    fn advance_ivr(
+        &mut self,
+        call: CallId,
+        at: Timestamp,
+        report: impl FnOnce(&mut IvrRun, &CallContext) -> Step,
+    ) {
+        let (Some(session), Some(run)) = (self.sessions.get(&call), self.ivr.get_mut(&call)) else {
             return;
         };
-        let step = run.on_app_done(result, &ctx, at);
-        self.carry_step(channel, step, at);
+        let ctx = CallContext {
+            caller_number: &session.caller_number,
+            tier: &session.tier,
+        };
+        let step = report(run, &ctx);
+        self.carry_step(call, step, at);
     }
 
     /// Carries out what the IVR asked for next.
@@ -175,6 +191,17 @@ impl Engine {
                     None,
                 );
             }
+            Step::StartFlow { flow } => match self.flows.load().get(&flow) {
+                Some(flow) => self.advance_ivr(call, at, |run, ctx| run.continue_in(flow, ctx, at)),
+                None => self.carry_step(
+                    call,
+                    Step::Hangup {
+                        cause: "NORMAL_TEMPORARY_FAILURE".into(),
+                    },
+                    at,
+                ),
+            },
+            Step::Wait => {}
             Step::Hangup { cause } => self.send(
                 &node,
                 Command::Hangup {
@@ -214,6 +241,7 @@ impl Engine {
         let info = customer.as_ref().map(|c| CustomerInfo {
             tier: c.tier.clone(),
         });
+        let now = clock::now();
         if let Some(card) = customer {
             session.tier = card.tier.clone();
             session.customer.id = Some(card.id);
@@ -222,13 +250,7 @@ impl Engine {
             session.customer.account_manager = card.account_manager.clone();
             self.cards.insert(call, card);
         }
-        let ctx = context(&self.sessions[&call]);
-        let now = clock::now();
-        let Some(run) = self.ivr.get_mut(&call) else {
-            return;
-        };
-        let step = run.on_customer(info, &ctx, now);
-        self.carry_step(call, step, now);
+        self.advance_ivr(call, now, |run, ctx| run.on_customer(info, ctx, now));
     }
 
     /// The IVR is done: the call waits in `queue` with music on hold.
@@ -568,13 +590,5 @@ fn recent_call(call: CallSummary) -> RecentCall {
             .as_ref()
             .map(|d| d.category.as_str().to_owned()),
         resolved: call.disposition.map(|d| d.resolved),
-    }
-}
-
-/// What the IVR may ask about a call.
-fn context(session: &Session) -> CallContext {
-    CallContext {
-        caller_number: session.caller_number.clone(),
-        tier: session.tier.clone(),
     }
 }

@@ -1,0 +1,141 @@
+//! A validated flow: nodes by index, every target resolved, every name checked against the
+//! configuration. Built only by `parse` (from a flow file); the interpreter trusts it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
+use chrono_tz::Tz;
+
+use crate::domain::{QueueId, Skill, TierId, Timestamp};
+
+/// A node's index in its flow.
+pub(crate) type NodeIx = usize;
+
+/// One IVR flow (one file).
+#[derive(Debug)]
+pub struct Flow {
+    /// Its name: the file stem.
+    pub name: String,
+    pub(crate) start: NodeIx,
+    pub(crate) nodes: Vec<Node>,
+    /// Node names, by index (for the call's path).
+    pub(crate) names: Vec<String>,
+    /// Variables every run starts with (`${name}` in prompts).
+    pub(crate) vars: BTreeMap<String, String>,
+    pub(crate) hours: BTreeMap<String, Hours>,
+}
+
+impl Flow {
+    /// How many nodes it has.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Never true for a valid flow (a start node is required).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// What one node does.
+#[derive(Debug)]
+pub(crate) enum Node {
+    /// Plays prompts, then goes on.
+    Play { prompts: Vec<String>, next: NodeIx },
+    /// One key from a set of options; FreeSWITCH replays the prompt on bad or no input.
+    Menu {
+        input: Input,
+        options: BTreeMap<String, NodeIx>,
+        on_fail: NodeIx,
+    },
+    /// Several digits into a variable.
+    Collect {
+        input: Input,
+        into: String,
+        next: NodeIx,
+        on_fail: NodeIx,
+    },
+    /// Looks the customer up, by caller number or by a collected variable.
+    Lookup {
+        by: LookupBy,
+        found: NodeIx,
+        not_found: NodeIx,
+    },
+    /// The first case that holds picks the next node.
+    Branch { cases: Vec<Case>, otherwise: NodeIx },
+    /// Sets run variables and channel variables.
+    Set {
+        vars: BTreeMap<String, String>,
+        channel: Vec<(String, String)>,
+        next: NodeIx,
+    },
+    /// Ends the IVR in a queue.
+    Queue {
+        queue: QueueId,
+        priority_bonus: i32,
+        skills: Vec<Skill>,
+        reason: Option<String>,
+    },
+    /// Ends the IVR with a transfer to a number (FreeSWITCH dialplan).
+    TransferNumber(String),
+    /// Goes on in another flow.
+    TransferFlow(String),
+    /// Hangs up.
+    Hangup(String),
+}
+
+/// A digits prompt, as `play_and_get_digits` takes it.
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub prompt: String,
+    pub invalid_prompt: String,
+    pub min: u32,
+    pub max: u32,
+    pub tries: u32,
+    pub timeout: Duration,
+    /// Whole-input pattern (no spaces: the application's arguments are space-separated).
+    pub pattern: String,
+}
+
+/// Where a lookup takes its key.
+#[derive(Debug)]
+pub(crate) enum LookupBy {
+    CallerNumber,
+    Variable(String),
+}
+
+/// One condition of a branch; every given part must hold.
+#[derive(Debug, Default)]
+pub(crate) struct Case {
+    pub tiers: Option<Vec<TierId>>,
+    pub customer_known: Option<bool>,
+    /// Named opening hours: holds while open.
+    pub open: Option<String>,
+    /// Named opening hours: holds while closed.
+    pub closed: Option<String>,
+    pub variable: Option<(String, String)>,
+    pub next: NodeIx,
+}
+
+/// Opening hours in a time zone, with closed days.
+#[derive(Debug)]
+pub(crate) struct Hours {
+    pub timezone: Tz,
+    pub days: Vec<Weekday>,
+    pub open: NaiveTime,
+    pub close: NaiveTime,
+    pub holidays: Vec<NaiveDate>,
+}
+
+impl Hours {
+    /// Whether `now` falls in the opening hours (local time of the zone).
+    pub(crate) fn is_open(&self, now: Timestamp) -> bool {
+        let local = now.to_utc().with_timezone(&self.timezone);
+        let (date, time) = (local.date_naive(), local.time());
+        self.days.contains(&date.weekday())
+            && !self.holidays.contains(&date)
+            && time >= self.open
+            && time < self.close
+    }
+}
