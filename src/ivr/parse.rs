@@ -254,10 +254,12 @@ fn hours(
                     .ok()
             })
             .collect();
+        if let (Some(open), Some(close)) = (open, close)
+            && open >= close
+        {
+            check.error(h.close.span(), "`close` must be after `open`");
+        }
         if let (Ok(timezone), Some(open), Some(close)) = (timezone, open, close) {
-            if open >= close {
-                check.error(h.close.span(), "`close` must be after `open`");
-            }
             out.insert(
                 name.clone(),
                 Hours {
@@ -710,6 +712,7 @@ impl Resolver<'_> {
                     .last()
                     .unwrap_or_default()
                     .trim()
+                    .trim_start_matches("error: ")
                     .to_owned();
                 check.error(pattern.span(), format!("invalid pattern: {reason}"));
                 None

@@ -288,3 +288,6 @@ fn set_channel((name, value): (String, String)) -> Step {
         arg: format!("{name}={value}"),
     }
 }
+
+#[cfg(test)]
+mod tests;
