@@ -342,10 +342,10 @@ impl Engine {
 
     /// Writes the record of a completed call and forgets it.
     fn finish(&mut self, call: CallId) {
-        let Some(session) = self.sessions.remove(&call) else {
+        let Some(mut session) = self.sessions.remove(&call) else {
             return;
         };
-        self.ivr.remove(&call);
+        switch::close_ivr(&mut session, self.ivr.remove(&call));
         self.cards.remove(&call);
         let rule = session
             .queue

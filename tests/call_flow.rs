@@ -122,6 +122,7 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         .collect();
     for kind in [
         "arrived",
+        "ivr_node",
         "enqueued",
         "offered",
         "answered",

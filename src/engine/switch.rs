@@ -266,16 +266,7 @@ impl Engine {
         let Some(session) = self.sessions.get_mut(&call) else {
             return;
         };
-        if let Some(run) = self.ivr.get(&call) {
-            session.ivr_path = run
-                .path()
-                .iter()
-                .map(|p| IvrStep {
-                    node: p.node.clone(),
-                    digits: p.digits.clone(),
-                })
-                .collect();
-        }
+        close_ivr(session, self.ivr.remove(&call));
         session.reason = reason;
         session.enqueued(queue.clone(), at);
         let (node, tier) = (session.node.clone(), session.tier.clone());
@@ -551,6 +542,24 @@ impl Engine {
             .get_or_create(&label("kind", kind))
             .inc();
     }
+}
+
+/// The IVR part of the call is over (queued, or ended in the IVR): its path goes into the
+/// session for the screen-pop and the record, and each node entered into the timeline.
+pub(super) fn close_ivr(session: &mut Session, run: Option<IvrRun>) {
+    let Some(run) = run else { return };
+    for step in run.path() {
+        let detail = json!({ "node": step.node, "digits": step.digits });
+        session.mark(step.at, "ivr_node", detail);
+    }
+    session.ivr_path = run
+        .path()
+        .iter()
+        .map(|p| IvrStep {
+            node: p.node.clone(),
+            digits: p.digits.clone(),
+        })
+        .collect();
 }
 
 /// How many earlier calls and open complaints the screen-pop shows.
