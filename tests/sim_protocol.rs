@@ -351,16 +351,10 @@ impl Client {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let candidates = [
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/esl")
-            .join(name),
-        PathBuf::from("/work/shared/fixtures/esl").join(name),
-    ];
-    candidates
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .unwrap_or_else(|| panic!("fixture {name} not found"))
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/esl")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
 fn capture_events(name: &str) -> Vec<Ev> {
