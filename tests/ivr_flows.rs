@@ -82,7 +82,11 @@ fn kefu_flows_check_prints_each_error_and_fails() {
         .arg(root.join("ivr_flows"))
         .output()
         .expect("kefu runs");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("flows OK"));
 
     let bad = std::process::Command::new(kefu)
@@ -92,6 +96,12 @@ fn kefu_flows_check_prints_each_error_and_fails() {
         .expect("kefu runs");
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(stderr.contains("syntax_error.toml:5:21: invalid basic string"), "{stderr}");
-    assert!(stderr.contains("unreachable.toml:7:8: node `orphan` is unreachable"), "{stderr}");
+    assert!(
+        stderr.contains("syntax_error.toml:5:21: invalid basic string"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unreachable.toml:7:8: node `orphan` is unreachable"),
+        "{stderr}"
+    );
 }
