@@ -2,6 +2,7 @@
 //! queue and tier; `writer` batches completed calls to the database without ever blocking
 //! routing.
 
+pub mod erlang;
 pub mod live;
 pub mod writer;
 

@@ -15,6 +15,7 @@ const CORE: &[&str] = &[
     "src/ivr",
     "src/ivr.rs",
     "src/recorder/live.rs",
+    "src/recorder/erlang.rs",
 ];
 
 const FORBIDDEN: &[&str] = &[
