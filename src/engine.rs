@@ -33,6 +33,7 @@ use crate::gateway::Hub;
 use crate::gateway::protocol::{RecentCall, RequestedState, ServerMessage};
 use crate::ivr::{FlowSet, IvrRun};
 use crate::recorder::live::LiveFigures;
+use crate::recorder::stats::Stats;
 use crate::recorder::writer::RecorderHandle;
 use crate::store::Store;
 use crate::telemetry::{Metrics, label};
@@ -167,6 +168,8 @@ pub struct Engine {
     jobs: HashMap<uuid::Uuid, CallId>,
     flows: Arc<ArcSwap<FlowSet>>,
     live: LiveFigures,
+    /// Wait, talk and handle distributions of completed calls.
+    stats: Stats,
     ports: Ports,
     control: mpsc::Sender<Input>,
     tracker: TaskTracker,
@@ -210,6 +213,7 @@ pub fn build(
         jobs: HashMap::new(),
         flows,
         live: LiveFigures::default(),
+        stats: Stats::default(),
         ports,
         control: control.clone(),
         tracker,
@@ -364,6 +368,7 @@ impl Engine {
             .calls
             .get_or_create(&label("outcome", record.outcome.as_str()))
             .inc();
+        self.stats.record(&record);
         self.ports.recorder.record(record, timeline);
     }
 }

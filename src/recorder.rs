@@ -4,6 +4,7 @@
 
 pub mod erlang;
 pub mod live;
+pub mod stats;
 pub mod writer;
 
 use serde::{Deserialize, Serialize};

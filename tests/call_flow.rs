@@ -139,6 +139,13 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
     .await;
     assert_eq!(queues[0]["name"], "general");
     assert_eq!(queues[0]["answered"], 1, "{queues}");
+    let wait = &queues[0]["answered_wait_ms"];
+    assert_eq!(wait["count"], 1, "{queues}");
+    assert_eq!(
+        wait["max"].as_i64(),
+        stored["call"]["wait_ms"].as_i64(),
+        "the histogram holds the stored wait (exact below 2 s): {queues}"
+    );
     tokio::time::timeout(WAIT, test.app.shutdown())
         .await
         .expect("shutdown in time");

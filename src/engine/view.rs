@@ -8,6 +8,7 @@ use super::Engine;
 use crate::clock;
 use crate::domain::Timestamp;
 use crate::gateway::protocol::AgentState;
+use crate::recorder::stats::{Figure, Percentiles};
 use crate::telemetry::label;
 
 /// One queue's live figures, as `/api/queues` serves them.
@@ -39,6 +40,8 @@ pub struct QueueFigures {
     pub asa_ms: Option<f64>,
     /// Abandon rate today, 0..=1.
     pub abandon_rate: Option<f64>,
+    /// Wait of the calls answered today (HdrHistogram), ms; `None` before the first.
+    pub answered_wait_ms: Option<Percentiles>,
 }
 
 /// One agent's row in the supervisor views.
@@ -73,6 +76,7 @@ impl Engine {
         self.dirty = false;
         let now = clock::now();
         self.live.roll_day(super::day_of(now));
+        let day_start = Timestamp::from_millis(super::day_of(now) * 86_400_000);
         let queues: Vec<QueueFigures> = self
             .router
             .queue_views()
@@ -96,6 +100,13 @@ impl Engine {
                     service_level: c.service_level(),
                     asa_ms: c.asa_ms(),
                     abandon_rate: c.abandon_rate(),
+                    answered_wait_ms: self.stats.percentiles(
+                        Figure::Wait,
+                        &view.queue,
+                        None,
+                        day_start,
+                        now.plus(std::time::Duration::from_secs(1)),
+                    ),
                 }
             })
             .collect();
