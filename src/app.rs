@@ -38,6 +38,9 @@ pub struct RunningApp {
     pub hub: Hub,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The flows new calls start on; calls in the IVR keep the version they started with.
+    flows: Arc<ArcSwap<FlowSet>>,
+    config: Config,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -94,7 +97,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         store: store.clone(),
         metrics: metrics.clone(),
     };
-    let (engine, inputs, handle) = engine::build(&config, flows, ports, switch_rx, tracker.clone());
+    let (engine, inputs, handle) =
+        engine::build(&config, flows.clone(), ports, switch_rx, tracker.clone());
     tracker.spawn(engine::run(engine, inputs, cancel.clone()));
 
     let credentials = Credentials::new(
@@ -132,6 +136,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         store,
         hub,
         metrics,
+        flows,
+        config,
         cancel,
         tracker,
     })
@@ -166,6 +172,18 @@ impl RunningApp {
         }
     }
 
+    /// Reloads the flows directory. An invalid set is refused with its errors and the
+    /// running set stays; calls already in the IVR finish on the version they started with.
+    ///
+    /// # Errors
+    /// The new set does not load (every error listed).
+    pub fn reload_flows(&self) -> anyhow::Result<usize> {
+        let flows = load_flows(&self.config)?;
+        let count = flows.len();
+        self.flows.store(Arc::new(flows));
+        Ok(count)
+    }
+
     /// A token that stops the app when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -178,7 +196,7 @@ impl RunningApp {
 /// When start-up fails.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = start(config).await?;
-    wait_for_signal().await;
+    reload_on_hangup_until_stopped(&app).await;
     tracing::info!("shutting down");
     app.shutdown().await;
     Ok(())
@@ -210,6 +228,30 @@ pub fn check_flows(config: &Config, dir: &std::path::Path) -> std::process::Exit
         eprintln!("{} error(s)", errors.len());
         std::process::ExitCode::FAILURE
     }
+}
+
+/// SIGHUP reloads the flows; Ctrl-C / SIGTERM return.
+async fn reload_on_hangup_until_stopped(app: &RunningApp) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return wait_for_signal().await;
+        };
+        let stop = wait_for_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = hangup.recv() => match app.reload_flows() {
+                    Ok(count) => tracing::info!(flows = count, "SIGHUP: flows reloaded"),
+                    Err(error) => tracing::error!(error = %format!("{error:#}"), "SIGHUP: flows refused; the running set stays"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    wait_for_signal().await;
 }
 
 pub(crate) async fn wait_for_signal() {

@@ -1,0 +1,110 @@
+//! Reloading the flows while calls are in the IVR: calls in progress finish on the version
+//! they started with, new calls take the new one, and an invalid set is refused while the
+//! running set stays.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{AgentClient, get_json_until, spawn_app};
+use kefu::config::Secret;
+use kefu::sim::{CallerScript, FakeFreeswitch, SimConfig};
+
+/// A greeting, then a one-key menu whose `1` goes to `queue`.
+fn flow(queue: &str) -> String {
+    format!(
+        r#"
+start = "greeting"
+[nodes.greeting]
+kind = "play"
+prompt = "kefu/welcome.wav"
+next = "menu"
+[nodes.menu]
+kind = "menu"
+prompt = "kefu/menu.wav"
+options = {{ "1" = "chosen" }}
+on_fail = "chosen"
+[nodes.chosen]
+kind = "queue"
+queue = "{queue}"
+"#
+    )
+}
+
+fn offered(queues: &serde_json::Value, name: &str) -> u64 {
+    queues
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == name))
+        .and_then(|q| q["offered"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
+    let flows = tempfile::tempdir().expect("flows dir");
+    std::fs::write(flows.path().join("main.toml"), flow("general")).expect("write v1");
+    let sim = SimConfig {
+        prompt_duration: Duration::from_millis(600),
+        ..SimConfig::default()
+    };
+    let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim)
+        .await
+        .expect("fake switch");
+    let flows_dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = flows_dir;
+        config.freeswitch.truncate(1);
+        config.freeswitch[0].host = switch.addr().ip().to_string();
+        config.freeswitch[0].port = switch.addr().port();
+        config.freeswitch[0].password = Secret::new("ClueCon");
+    })
+    .await;
+    // A logged-in agent on a break: calls wait in their queues instead of overflowing.
+    let _agent = AgentClient::login(test.http, "1003", "demo").await;
+
+    let mut first = CallerScript::new("+15550000001", "8005550100");
+    first.digits = ["1".to_string()].into();
+    switch.place_call(first);
+    tokio::time::sleep(Duration::from_millis(200)).await; // the first caller hears the greeting
+
+    std::fs::write(flows.path().join("main.toml"), flow("repair")).expect("write v2");
+    assert_eq!(test.app.reload_flows().expect("v2 loads"), 1);
+    let mut second = CallerScript::new("+15550000002", "8005550100");
+    second.digits = ["1".to_string()].into();
+    switch.place_call(second);
+
+    let queues = get_json_until(test.http, "/api/queues", |q| {
+        offered(q, "general") + offered(q, "repair") == 2
+    })
+    .await;
+    assert_eq!(
+        offered(&queues, "general"),
+        1,
+        "the first call kept v1: {queues}"
+    );
+    assert_eq!(
+        offered(&queues, "repair"),
+        1,
+        "the second call took v2: {queues}"
+    );
+
+    // An invalid set is refused with its errors; the running set stays.
+    std::fs::write(flows.path().join("main.toml"), "start = \"nowhere\"\n").expect("write bad");
+    let refused = test
+        .app
+        .reload_flows()
+        .expect_err("invalid flows are refused");
+    assert!(
+        format!("{refused:#}").contains("main.toml:1:9: no node named `nowhere`"),
+        "{refused:#}"
+    );
+    let mut third = CallerScript::new("+15550000003", "8005550100");
+    third.digits = ["1".to_string()].into();
+    switch.place_call(third);
+    let queues = get_json_until(test.http, "/api/queues", |q| offered(q, "repair") == 2).await;
+    assert_eq!(offered(&queues, "repair"), 2, "v2 still runs: {queues}");
+
+    test.app.shutdown().await;
+    switch.shutdown().await;
+}
