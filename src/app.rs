@@ -17,7 +17,7 @@ pub mod demo;
 pub use demo::demo;
 
 use crate::config::Config;
-use crate::domain::{AgentId, NodeId};
+use crate::domain::NodeId;
 use crate::engine::{self, EngineHandle, Ports};
 use crate::esl::node::{NodeSettings, spawn_node};
 use crate::gateway::{self, AppState, Credentials, Hub};
@@ -105,7 +105,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         config
             .agents
             .iter()
-            .map(|a| (AgentId::new(&a.id), a.password.clone())),
+            .map(|a| (a.id.clone(), a.password.clone())),
+    );
+    let supervisors = Credentials::new(
+        config
+            .supervisors
+            .iter()
+            .map(|s| (s.id.clone(), s.password.clone())),
     );
     let state = AppState {
         engine: handle.clone(),
@@ -115,6 +121,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         recorder,
         metrics: metrics.clone(),
         credentials,
+        supervisors,
     };
     let listener = tokio::net::TcpListener::bind(config.http.bind)
         .await

@@ -70,6 +70,21 @@ pub struct Config {
     /// Customers to seed.
     #[serde(default)]
     pub customers: Vec<CustomerConfig>,
+    /// Supervisors: they may read call records (customer data) over HTTP.
+    #[serde(default)]
+    pub supervisors: Vec<SupervisorConfig>,
+}
+
+/// One `[[supervisors]]` entry.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorConfig {
+    /// Login name.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Password (HTTP Basic over TLS in production; never logged).
+    pub password: Secret,
 }
 
 /// `[http]`
@@ -268,7 +283,7 @@ pub struct AgentConfig {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Login password (seeded; hashed in the database).
+    /// Login password (checked in memory; never stored in the database or logged).
     pub password: Secret,
     /// FreeSWITCH dial string for the agent leg (`user/1001`).
     pub dial_string: String,
@@ -398,6 +413,12 @@ impl Config {
                 }
             }
             check_skills(&format!("agents[{i}].skills"), &agent.skills, &skills)?;
+        }
+        let mut supervisors = HashSet::new();
+        for (i, supervisor) in self.supervisors.iter().enumerate() {
+            if supervisor.id.is_empty() || !supervisors.insert(supervisor.id.as_str()) {
+                return invalid(format!("supervisors[{i}].id"), "empty or repeated".into());
+            }
         }
         for (i, customer) in self.customers.iter().enumerate() {
             if !tiers.contains(customer.tier.as_str()) {

@@ -3,6 +3,7 @@
 
 pub mod agent_ws;
 pub mod api;
+mod auth;
 mod error;
 pub mod hub;
 pub mod protocol;
@@ -19,30 +20,30 @@ pub use error::ApiError;
 pub use hub::Hub;
 
 use crate::config::Secret;
-use crate::domain::{AgentId, NodeId};
+use crate::domain::NodeId;
 use crate::engine::EngineHandle;
 use crate::esl::NodeHandle;
 use crate::recorder::writer::RecorderHandle;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
-/// Agents' login credentials.
+/// Login credentials (agents, or supervisors): id → password.
 #[derive(Clone, Default)]
 pub struct Credentials {
-    passwords: Arc<HashMap<AgentId, Secret>>,
+    passwords: Arc<HashMap<String, Secret>>,
 }
 
 impl Credentials {
-    /// From (agent, password) pairs.
-    pub fn new(pairs: impl IntoIterator<Item = (AgentId, Secret)>) -> Credentials {
+    /// From (id, password) pairs.
+    pub fn new(pairs: impl IntoIterator<Item = (String, Secret)>) -> Credentials {
         Credentials {
             passwords: Arc::new(pairs.into_iter().collect()),
         }
     }
 
-    /// Whether the password is the agent's, compared in constant time.
-    pub fn check(&self, agent: &AgentId, password: &str) -> bool {
-        let Some(expected) = self.passwords.get(agent) else {
+    /// Whether the password is the id's, compared in constant time.
+    pub fn check(&self, id: &str, password: &str) -> bool {
+        let Some(expected) = self.passwords.get(id) else {
             return false;
         };
         let (a, b) = (expected.expose().as_bytes(), password.as_bytes());
@@ -67,6 +68,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Agent logins.
     pub credentials: Credentials,
+    /// Supervisor logins (HTTP Basic), for customer data.
+    pub supervisors: Credentials,
 }
 
 /// Every route.

@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{AgentClient, WAIT, get_json_until, spawn_app};
+use common::{AgentClient, WAIT, get_json_until, get_with, spawn_app};
 use kefu::config::{Config, Secret};
 use kefu::domain::{Category, Disposition};
 use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
@@ -107,6 +107,12 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
 
     let path = format!("/api/calls/{call}");
     let stored = get_json_until(test.http, &path, |v| v["call"]["outcome"].is_string()).await;
+    // The record holds customer data: supervisors only.
+    let (status, body) = get_with(test.http, &path, "").await;
+    assert_eq!(status, 401, "no credentials: {body}");
+    assert!(!body.contains("+15551234567"), "{body}");
+    let wrong = "Authorization: Basic bGVhZDp3cm9uZw==\r\n"; // lead:wrong
+    assert_eq!(get_with(test.http, &path, wrong).await.0, 401);
     assert_eq!(stored["call"]["outcome"], "answered", "{stored}");
     assert_eq!(stored["call"]["agent"], "1001");
     assert_eq!(stored["call"]["queue"], "general");

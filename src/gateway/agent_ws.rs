@@ -119,7 +119,7 @@ async fn login(
         };
         match serde_json::from_str::<ClientMessage>(&text) {
             Ok(ClientMessage::Login { agent, password }) => {
-                if state.credentials.check(&agent, &password) {
+                if state.credentials.check(agent.as_str(), &password) {
                     return Some(agent);
                 }
                 tracing::warn!(agent.id = %agent, "agent login refused");

@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
+use super::auth::Supervisor;
 use super::{ApiError, AppState};
 use crate::domain::CallId;
 use crate::engine::{QueueFigures, Snapshot};
@@ -86,6 +87,7 @@ pub async fn snapshot(State(state): State<AppState>) -> Json<Snapshot> {
 /// # Errors
 /// 400 for a malformed id, 404 for an unknown call, 500 when the database fails.
 pub async fn call(
+    _supervisor: Supervisor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -21,6 +21,9 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// No or wrong supervisor credentials.
+    #[error("supervisor credentials required")]
+    Unauthorised,
     /// The database failed.
     #[error("database error")]
     Store(#[from] crate::store::StoreError),
@@ -31,6 +34,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorised => (StatusCode::UNAUTHORIZED, "unauthorised"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -46,6 +50,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, Json(json!({ "code": code, "message": message }))).into_response()
+        let mut response =
+            (status, Json(json!({ "code": code, "message": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"kefu\""),
+            );
+        }
+        response
     }
 }

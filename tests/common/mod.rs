@@ -168,12 +168,18 @@ pub async fn get_json(http: SocketAddr, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_default()
 }
 
-/// One GET over plain HTTP/1.1: (status, body).
+/// Sent as the demo supervisor `lead` (password `demo`), who may read call records.
 pub async fn get(http: SocketAddr, path: &str) -> (u16, String) {
+    get_with(http, path, "Authorization: Basic bGVhZDpkZW1v\r\n").await
+}
+
+/// One GET with extra header lines (each ending in CRLF): (status, body).
+pub async fn get_with(http: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = TcpStream::connect(http).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n");
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");
