@@ -69,7 +69,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     let hub = Hub::new();
     let recorder = spawn_writer(
         store.clone(),
-        WriterSettings::default(),
+        WriterSettings {
+            spill: Some(config.database.spill.clone()),
+            ..WriterSettings::default()
+        },
         cancel.clone(),
         &tracker,
     );

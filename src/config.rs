@@ -101,6 +101,9 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     /// `sqlite://path?mode=rwc` or `postgres://user@host/db` (a secret: may hold a password).
     pub url: Secret,
+    /// Where completed calls wait on disk while the database is unreachable (replayed when
+    /// it returns, and at the next start).
+    pub spill: PathBuf,
 }
 
 /// `[flows]`

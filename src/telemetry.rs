@@ -58,6 +58,8 @@ pub struct Metrics {
     pub writer_written: Gauge<u64, AtomicU64>,
     /// Completed calls dropped (writer queue full, or shutdown out of time) since start.
     pub writer_dropped: Gauge<u64, AtomicU64>,
+    /// Completed calls written to the spill file (database unreachable) since start.
+    pub writer_spilled: Gauge<u64, AtomicU64>,
     /// ESL event read off the socket → routing decision, seconds.
     pub event_to_decision: Histogram,
     /// Routing decision → screen-pop written to the agent's socket, seconds.
@@ -91,6 +93,7 @@ impl Metrics {
             writer_retries: Gauge::default(),
             writer_written: Gauge::default(),
             writer_dropped: Gauge::default(),
+            writer_spilled: Gauge::default(),
             event_to_decision: latency(),
             decision_to_pop: latency(),
             decision_to_command: latency(),
@@ -152,6 +155,11 @@ impl Metrics {
             "call_records_dropped",
             "Completed calls dropped before reaching the database since start",
             metrics.writer_dropped.clone(),
+        );
+        registry.register(
+            "call_records_spilled",
+            "Completed calls spilled to disk while the database was unreachable, since start",
+            metrics.writer_spilled.clone(),
         );
         registry.register(
             "event_to_decision_seconds",

@@ -63,6 +63,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics.writer_retries.set(writer.retries);
     metrics.writer_written.set(writer.written);
     metrics.writer_dropped.set(writer.dropped);
+    metrics.writer_spilled.set(writer.spilled);
     (
         [(
             header::CONTENT_TYPE,

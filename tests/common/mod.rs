@@ -33,6 +33,7 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     config.http.bind = "127.0.0.1:0".parse().expect("address");
     let db = dir.path().join("kefu.db");
     config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", db.display()));
+    config.database.spill = dir.path().join("unwritten-calls.jsonl");
     config.flows.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr_flows");
     config
 }
