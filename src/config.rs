@@ -540,9 +540,13 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 
 /// `KEFU_DATABASE__URL=...` sets `database.url`; `KEFU_FREESWITCH__0__PASSWORD` indexes an
 /// array. A value is read as a TOML literal when it parses as one (`8021`, `true`,
-/// `["a"]`), else as a string.
+/// `["a"]`), else as a string. Every setting sits in a section, so only names with a `__`
+/// are overrides: `KEFU_TEST_DATABASE_URL` and the like belong to the tests, not here.
 fn apply_env(tree: &mut toml::Table, env: &HashMap<String, String>) -> Result<(), ConfigError> {
-    let mut vars: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("KEFU_")).collect();
+    let mut vars: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("KEFU_") && k.contains("__"))
+        .collect();
     vars.sort();
     for (name, raw) in vars {
         let path: Vec<String> = name["KEFU_".len()..]
@@ -645,6 +649,14 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused_with_its_name() {
+        let other = env(&[
+            ("KEFU_TEST_DATABASE_URL", "postgres://x"),
+            ("KEFU_SKIP_BROWSER", "1"),
+        ]);
+        assert!(
+            Config::load(None, &other).is_ok(),
+            "variables without `__` are not settings"
+        );
         let err = Config::load(None, &env(&[("KEFU_HTTP__BINDD", "x")])).expect_err("unknown key");
         assert!(err.to_string().contains("bindd"), "{err}");
     }
