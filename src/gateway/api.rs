@@ -1,7 +1,9 @@
 //! REST endpoints: health, readiness, metrics, queues, calls.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
@@ -10,6 +12,7 @@ use super::auth::Supervisor;
 use super::{ApiError, AppState};
 use crate::domain::CallId;
 use crate::engine::{QueueFigures, Snapshot};
+use crate::recorder::erlang::ErlangC;
 use crate::telemetry::label;
 
 /// `GET /healthz`: the process is up.
@@ -76,6 +79,84 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// `GET /api/queues`: every queue's live figures.
 pub async fn queues(State(state): State<AppState>) -> Json<Vec<QueueFigures>> {
     Json(state.engine.snapshot().queues.clone())
+}
+
+/// The question `GET /api/queues/{name}/staffing` answers: how many agents for this load?
+#[derive(Debug, serde::Deserialize)]
+pub struct StaffingQuery {
+    /// Expected calls per hour.
+    calls_per_hour: f64,
+    /// Average handle time, seconds.
+    aht_s: f64,
+    /// Service-level threshold, seconds (20).
+    #[serde(default = "default_threshold")]
+    threshold_s: f64,
+    /// Service-level target, 0..1 (0.8).
+    #[serde(default = "default_target")]
+    target: f64,
+}
+
+fn default_threshold() -> f64 {
+    20.0
+}
+
+fn default_target() -> f64 {
+    0.8
+}
+
+/// `GET /api/queues/{name}/staffing?calls_per_hour=…&aht_s=…[&threshold_s=20&target=0.8]`:
+/// the fewest agents that meet the target by Erlang C, and the figures around that number.
+///
+/// # Errors
+/// 404 for an unknown queue, 400 for figures that make no sense.
+pub async fn staffing(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<StaffingQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !state
+        .engine
+        .snapshot()
+        .queues
+        .iter()
+        .any(|f| f.name == name)
+    {
+        return Err(ApiError::NotFound { what: "queue" });
+    }
+    let bad = |message: &str| ApiError::BadRequest {
+        message: message.into(),
+    };
+    let valid = |v: f64, low: f64, high: f64| v.is_finite() && v >= low && v <= high;
+    if !valid(q.calls_per_hour, 0.0, 1e7) || !valid(q.aht_s, 1.0, 86_400.0) {
+        return Err(bad(
+            "calls_per_hour >= 0 and 1 <= aht_s <= 86400 are required",
+        ));
+    }
+    if !valid(q.threshold_s, 0.0, 86_400.0) || !valid(q.target, 0.0, 0.9999) {
+        return Err(bad("0 <= threshold_s and 0 <= target < 1"));
+    }
+    let (rate, aht) = (q.calls_per_hour / 3600.0, Duration::from_secs_f64(q.aht_s));
+    let threshold = Duration::from_secs_f64(q.threshold_s);
+    let needed = ErlangC::agents_for(rate, aht, threshold, q.target)
+        .ok_or_else(|| bad("no staffing meets that target"))?;
+    let around: Vec<_> = (needed.saturating_sub(2).max(1)..=needed + 2)
+        .filter_map(|agents| ErlangC::new(rate, aht, agents))
+        .map(|c| {
+            json!({
+                "agents": c.agents(),
+                "p_wait": c.p_wait(),
+                "service_level": c.service_level(threshold),
+                "asa_s": c.asa().is_finite().then(|| c.asa()),
+            })
+        })
+        .collect();
+    let traffic = ErlangC::new(rate, aht, needed).map(|c| c.traffic());
+    Ok(Json(json!({
+        "queue": name,
+        "traffic_erlangs": traffic,
+        "agents_needed": needed,
+        "around": around,
+    })))
 }
 
 /// `GET /api/snapshot`: queues, agents and calls in progress (the wallboard's feed).

@@ -34,6 +34,11 @@ impl ErlangC {
         self.traffic
     }
 
+    /// Agents serving the queue.
+    pub fn agents(&self) -> u32 {
+        self.agents
+    }
+
     /// Whether the queue is stable (N > A); otherwise it grows without bound.
     pub fn is_stable(&self) -> bool {
         f64::from(self.agents) > self.traffic
