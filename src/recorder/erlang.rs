@@ -20,12 +20,11 @@ impl ErlangC {
     /// make no sense (negative or non-finite rate, zero handle time).
     pub fn new(arrivals_per_second: f64, aht: Duration, agents: u32) -> Option<ErlangC> {
         let aht = aht.as_secs_f64();
-        (arrivals_per_second.is_finite() && arrivals_per_second >= 0.0 && aht > 0.0).then(|| {
-            ErlangC {
-                traffic: arrivals_per_second * aht,
-                aht,
-                agents,
-            }
+        let valid = arrivals_per_second.is_finite() && arrivals_per_second >= 0.0 && aht > 0.0;
+        valid.then_some(ErlangC {
+            traffic: arrivals_per_second * aht,
+            aht,
+            agents,
         })
     }
 
