@@ -215,6 +215,10 @@ impl Engine {
                     serde_json::json!({ "from": from.as_str(), "to": to.as_str() }),
                 );
                 session.queue = Some(to.clone());
+                // It leaves `from` unanswered (an overflow there) and is offered to `to`,
+                // keeping its first enqueue time: its place, its aging and its SLA clock.
+                self.live.overflowed(from, &tier);
+                self.live.enqueued(&to, &tier);
                 let spec = CallSpec {
                     call,
                     queue: to,

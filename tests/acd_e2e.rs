@@ -1,0 +1,267 @@
+//! The routing rules end to end: the simulated FreeSWITCH on TCP, agents on real WebSockets,
+//! kefu in between. The flows here skip menus (look the caller up, then queue) so that each
+//! test is about routing alone.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{AgentClient, get_json_until, spawn_app};
+use kefu::config::{Config, Secret};
+use kefu::domain::CallId;
+use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
+use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
+
+/// Dialed number → flow that looks the caller up and queues them in `general`.
+const GENERAL: &str = "100";
+/// Dialed number → flow that queues in `complaints`.
+const COMPLAINTS: &str = "200";
+
+const UNKNOWN: &str = "+15550009999";
+const GLOBEX_GOLD: &str = "+15559876543";
+const ACME_PLATINUM: &str = "+15551234567"; // account manager: 1001
+
+fn straight_to(queue: &str) -> String {
+    format!(
+        "start = \"identify\"\n\
+         [nodes.identify]\nkind = \"lookup_customer\"\nfound = \"q\"\nnot_found = \"q\"\n\
+         [nodes.q]\nkind = \"queue\"\nqueue = \"{queue}\"\n"
+    )
+}
+
+struct World {
+    switch: FakeFreeswitch,
+    test: common::TestApp,
+    _flows: tempfile::TempDir,
+}
+
+/// kefu against a 100×-fast switch, with straight-to-queue flows; `adjust` edits the config.
+async fn world(adjust: impl FnOnce(&mut Config)) -> World {
+    let flows = tempfile::tempdir().expect("flows dir");
+    std::fs::write(flows.path().join("main.toml"), straight_to("general")).expect("flow");
+    std::fs::write(
+        flows.path().join("complaints.toml"),
+        straight_to("complaints"),
+    )
+    .expect("flow");
+    let sim = SimConfig {
+        time_scale: 0.01,
+        ..SimConfig::default()
+    };
+    let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim)
+        .await
+        .expect("fake switch");
+    let dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = dir;
+        config.flows.routes = [
+            (GENERAL.to_owned(), "main".to_owned()),
+            (COMPLAINTS.to_owned(), "complaints".to_owned()),
+        ]
+        .into();
+        config.freeswitch.truncate(1);
+        config.freeswitch[0].host = switch.addr().ip().to_string();
+        config.freeswitch[0].port = switch.addr().port();
+        config.freeswitch[0].password = Secret::new("ClueCon");
+        adjust(config);
+    })
+    .await;
+    World {
+        switch,
+        test,
+        _flows: flows,
+    }
+}
+
+impl World {
+    fn call(&self, number: &str, destination: &str) -> CallId {
+        let mut caller = CallerScript::new(number, destination);
+        caller.patience = Duration::from_secs(3600); // scaled: 36 s
+        self.switch.place_call(caller)
+    }
+
+    async fn agent(&self, id: &str, available: bool) -> AgentClient {
+        let mut agent = AgentClient::login(self.test.http, id, "demo").await;
+        if available {
+            set_available(&mut agent).await;
+        }
+        agent
+    }
+
+    async fn waiting(&self, queue: &str, n: u64) {
+        let queues = get_json_until(self.test.http, "/api/queues", |q| {
+            figure(q, queue, "waiting") == n
+        })
+        .await;
+        assert_eq!(figure(&queues, queue, "waiting"), n, "{queues}");
+    }
+
+    async fn stop(self) {
+        self.test.app.shutdown().await;
+        self.switch.shutdown().await;
+    }
+}
+
+async fn set_available(agent: &mut AgentClient) {
+    agent
+        .send(&ClientMessage::SetState {
+            state: RequestedState::Available,
+            reason: None,
+        })
+        .await;
+}
+
+fn figure(queues: &serde_json::Value, queue: &str, name: &str) -> u64 {
+    queues
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == queue))
+        .and_then(|q| q[name].as_u64())
+        .unwrap_or(u64::MAX)
+}
+
+async fn next_offer(agent: &mut AgentClient) -> CallId {
+    agent
+        .wait_for(|m| match m {
+            ServerMessage::Offer { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_gold_caller_is_offered_before_standard_callers_who_came_first() {
+    let w = world(|_| {}).await;
+    let mut agent = w.agent("1002", false).await; // logged in, not yet available
+    w.call(UNKNOWN, GENERAL);
+    w.call("+15550008888", GENERAL);
+    w.waiting("general", 2).await;
+    let gold = w.call(GLOBEX_GOLD, GENERAL);
+    w.waiting("general", 3).await;
+    set_available(&mut agent).await;
+    assert_eq!(next_offer(&mut agent).await, gold, "tier priority first");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn the_account_manager_gets_their_customer_over_a_longer_idle_agent() {
+    let w = world(|_| {}).await;
+    let mut other = w.agent("1007", true).await; // idle longest
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut manager = w.agent("1001", true).await;
+    let call = w.call(ACME_PLATINUM, GENERAL);
+    assert_eq!(next_offer(&mut manager).await, call);
+    let quiet = tokio::time::timeout(Duration::from_millis(200), next_offer(&mut other)).await;
+    assert!(quiet.is_err(), "the other agent was not offered the call");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_no_answer_frees_the_call_for_the_next_agent_still_first_in_line() {
+    let w = world(|c| c.acd.ring_timeout = Duration::from_secs(1)).await;
+    w.switch.set_phone("user/1002", PhoneBehavior::NoAnswer);
+    let mut first = w.agent("1002", true).await;
+    let mut second = w.agent("1007", false).await;
+    let early = w.call(UNKNOWN, GENERAL);
+    assert_eq!(next_offer(&mut first).await, early);
+    let later = w.call("+15550008888", GENERAL);
+    let reason = first
+        .wait_for(|m| match m {
+            ServerMessage::OfferCancelled { call, reason } if *call == early => {
+                Some(reason.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert!(
+        reason.contains("no_answer") || reason.contains("NO_ANSWER"),
+        "{reason}"
+    );
+    w.waiting("general", 2).await;
+    set_available(&mut second).await;
+    assert_eq!(
+        next_offer(&mut second).await,
+        early,
+        "the missed call keeps its place"
+    );
+    let _ = later;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_lower_skilled_agent_gets_the_call_once_the_step_relaxes() {
+    let w = world(|c| {
+        let general = c
+            .queues
+            .iter_mut()
+            .find(|q| q.name == "general")
+            .expect("general");
+        general.steps[1].after = Duration::from_millis(600);
+    })
+    .await;
+    let mut junior = w.agent("1003", true).await; // billing 3: below the first step's 5
+    let call = w.call(UNKNOWN, GENERAL);
+    w.waiting("general", 1).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), next_offer(&mut junior)).await;
+    assert!(early.is_err(), "not eligible before the step");
+    assert_eq!(next_offer(&mut junior).await, call, "eligible after it");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_queue_nobody_serves_overflows_to_its_target() {
+    let w = world(|_| {}).await; // complaints overflows to general; no complaints agent is in
+    let mut agent = w.agent("1002", true).await;
+    let call = w.call(UNKNOWN, COMPLAINTS);
+    assert_eq!(
+        next_offer(&mut agent).await,
+        call,
+        "general took the overflow"
+    );
+    let queues = get_json_until(w.test.http, "/api/queues", |q| {
+        figure(q, "complaints", "overflowed") == 1
+    })
+    .await;
+    assert_eq!(figure(&queues, "complaints", "overflowed"), 1, "{queues}");
+    assert_eq!(figure(&queues, "complaints", "offered"), 1, "{queues}");
+    let general = get_json_until(w.test.http, "/api/queues", |q| {
+        figure(q, "general", "answered") == 1
+    })
+    .await;
+    assert_eq!(
+        figure(&general, "general", "offered"),
+        1,
+        "counted where it was answered: {general}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_while_waiting_is_recorded_as_an_abandon() {
+    let w = world(|_| {}).await;
+    let _agent = w.agent("1002", false).await; // logged in: the call waits
+    let mut caller = CallerScript::new(UNKNOWN, GENERAL);
+    caller.patience = Duration::from_secs(60); // scaled: 600 ms
+    let call = w.switch.place_call(caller);
+    let queues = get_json_until(w.test.http, "/api/queues", |q| {
+        figure(q, "general", "abandoned") == 1
+    })
+    .await;
+    assert_eq!(figure(&queues, "general", "abandoned"), 1, "{queues}");
+    let path = format!("/api/calls/{call}");
+    let stored = get_json_until(w.test.http, &path, |v| v["call"]["outcome"].is_string()).await;
+    assert_eq!(stored["call"]["outcome"], "abandoned", "{stored}");
+    assert!(
+        stored["call"]["wait_ms"].as_i64().is_some_and(|w| w > 0),
+        "{stored}"
+    );
+    let kinds: Vec<&str> = stored["timeline"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|e| e["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        kinds.contains(&"enqueued") && kinds.contains(&"hung_up"),
+        "{kinds:?}"
+    );
+    w.stop().await;
+}
