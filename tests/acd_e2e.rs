@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{AgentClient, get_json_until, spawn_app};
-use kefu::config::{Config, Secret};
+use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
+use kefu::config::Config;
 use kefu::domain::CallId;
 use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
 use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
@@ -45,13 +44,11 @@ async fn world(adjust: impl FnOnce(&mut Config)) -> World {
         straight_to("complaints"),
     )
     .expect("flow");
-    let sim = SimConfig {
+    let switch = fake_switch(SimConfig {
         time_scale: 0.01,
         ..SimConfig::default()
-    };
-    let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim)
-        .await
-        .expect("fake switch");
+    })
+    .await;
     let dir = flows.path().to_owned();
     let test = spawn_app(|config| {
         config.flows.dir = dir;
@@ -60,10 +57,7 @@ async fn world(adjust: impl FnOnce(&mut Config)) -> World {
             (COMPLAINTS.to_owned(), "complaints".to_owned()),
         ]
         .into();
-        config.freeswitch.truncate(1);
-        config.freeswitch[0].host = switch.addr().ip().to_string();
-        config.freeswitch[0].port = switch.addr().port();
-        config.freeswitch[0].password = Secret::new("ClueCon");
+        point_at(config, &switch);
         adjust(config);
     })
     .await;

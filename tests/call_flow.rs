@@ -4,31 +4,20 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{AgentClient, WAIT, get_json_until, get_with, spawn_app};
-use kefu::config::{Config, Secret};
+use common::{AgentClient, WAIT, fake_switch, get_json_until, get_with, point_at, spawn_app};
 use kefu::domain::{Category, Disposition};
 use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
 use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
 
 /// A fake switch running 100× faster than real time.
 async fn fast_switch() -> FakeFreeswitch {
-    let config = SimConfig {
+    fake_switch(SimConfig {
         time_scale: 0.01,
         ..SimConfig::default()
-    };
-    FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
-        .await
-        .expect("fake switch starts")
-}
-
-fn point_at(config: &mut Config, switch: &FakeFreeswitch) {
-    config.freeswitch.truncate(1);
-    config.freeswitch[0].host = switch.addr().ip().to_string();
-    config.freeswitch[0].port = switch.addr().port();
-    config.freeswitch[0].password = Secret::new("ClueCon");
+    })
+    .await
 }
 
 #[tokio::test]

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{AgentClient, get_json_until, spawn_app};
-use kefu::config::Secret;
-use kefu::sim::{CallerScript, FakeFreeswitch, SimConfig};
+use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
+use kefu::sim::{CallerScript, SimConfig};
 
 /// A greeting, then a one-key menu whose `1` goes to `queue`.
 fn flow(queue: &str) -> String {
@@ -48,16 +46,11 @@ async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
         prompt_duration: Duration::from_millis(600),
         ..SimConfig::default()
     };
-    let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim)
-        .await
-        .expect("fake switch");
+    let switch = fake_switch(sim).await;
     let flows_dir = flows.path().to_owned();
     let test = spawn_app(|config| {
         config.flows.dir = flows_dir;
-        config.freeswitch.truncate(1);
-        config.freeswitch[0].host = switch.addr().ip().to_string();
-        config.freeswitch[0].port = switch.addr().port();
-        config.freeswitch[0].password = Secret::new("ClueCon");
+        point_at(config, &switch);
     })
     .await;
     // A logged-in agent on a break: calls wait in their queues instead of overflowing.

@@ -11,17 +11,6 @@ use kefu::store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-async fn until_written(handle: &RecorderHandle, n: u64) -> WriterCounts {
-    let deadline = kefu::clock::monotonic() + WAIT;
-    loop {
-        let counts = handle.stats().snapshot();
-        if counts.written >= n || kefu::clock::monotonic() > deadline {
-            return counts;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn every_recorded_call_reaches_the_database() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -37,7 +26,7 @@ async fn every_recorded_call_reaches_the_database() {
         for (record, timeline) in calls.iter().cloned() {
             handle.record(record, timeline);
         }
-        let counts = until_written(&handle, 500).await;
+        let counts = until(&handle, |c| c.written == 500).await;
         assert_eq!(
             counts,
             WriterCounts {
@@ -129,7 +118,7 @@ async fn a_failing_database_is_retried_and_nothing_is_lost() {
         .execute(pool)
         .await
         .expect("repair the schema");
-    let counts = until_written(&handle, 50).await;
+    let counts = until(&handle, |c| c.written == 50).await;
     assert_eq!(
         (counts.written, counts.dropped, counts.queued),
         (50, 0, 0),

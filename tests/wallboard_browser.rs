@@ -6,15 +6,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{AgentClient, get_json_until, spawn_app};
-use kefu::config::Secret;
+use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
 use kefu::gateway::protocol::{ClientMessage, RequestedState};
-use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
+use kefu::sim::{CallerScript, PhoneBehavior, SimConfig};
 
 fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -65,13 +63,11 @@ async fn wallboard_renders_live_queue_figures_in_chromium() {
         }
         panic!("chromium not found: `apt-get install chromium` (or KEFU_SKIP_BROWSER=1)");
     };
-    let config = SimConfig {
+    let switch = fake_switch(SimConfig {
         time_scale: 0.01,
         ..SimConfig::default()
-    };
-    let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
-        .await
-        .expect("fake switch starts");
+    })
+    .await;
     switch.set_phone(
         "user/1002",
         PhoneBehavior::Answer {
@@ -79,13 +75,7 @@ async fn wallboard_renders_live_queue_figures_in_chromium() {
             talk: Duration::from_millis(100),
         },
     );
-    let test = spawn_app(|config| {
-        config.freeswitch.truncate(1);
-        config.freeswitch[0].host = switch.addr().ip().to_string();
-        config.freeswitch[0].port = switch.addr().port();
-        config.freeswitch[0].password = Secret::new("ClueCon");
-    })
-    .await;
+    let test = spawn_app(|config| point_at(config, &switch)).await;
     let mut agent = AgentClient::login(test.http, "1002", "demo").await;
     agent
         .send(&ClientMessage::SetState {

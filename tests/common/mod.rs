@@ -317,3 +317,18 @@ pub fn answered_call(
         .collect();
     (record, timeline)
 }
+
+/// A simulated FreeSWITCH on a free port with `sim` settings.
+pub async fn fake_switch(sim: kefu::sim::SimConfig) -> kefu::sim::FakeFreeswitch {
+    kefu::sim::FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim)
+        .await
+        .expect("fake switch starts")
+}
+
+/// Points the configuration's single FreeSWITCH node at the simulated one.
+pub fn point_at(config: &mut Config, switch: &kefu::sim::FakeFreeswitch) {
+    config.freeswitch.truncate(1);
+    config.freeswitch[0].host = switch.addr().ip().to_string();
+    config.freeswitch[0].port = switch.addr().port();
+    config.freeswitch[0].password = Secret::new("ClueCon");
+}
