@@ -22,7 +22,7 @@ use crate::engine::{self, EngineHandle, Ports};
 use crate::esl::node::{NodeSettings, spawn_node};
 use crate::gateway::{self, AppState, Credentials, Hub};
 use crate::ivr::{self, FlowSet, Known};
-use crate::recorder::writer::{WriterSettings, spawn_writer};
+use crate::recorder::writer::{RecorderHandle, WriterSettings, spawn_writer};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -38,6 +38,8 @@ pub struct RunningApp {
     pub hub: Hub,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The database writer (its counters).
+    pub recorder: RecorderHandle,
     /// The flows new calls start on; calls in the IVR keep the version they started with.
     flows: Arc<ArcSwap<FlowSet>>,
     config: Config,
@@ -121,7 +123,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         hub: hub.clone(),
         store: store.clone(),
         nodes: Arc::new(nodes),
-        recorder,
+        recorder: recorder.clone(),
         metrics: metrics.clone(),
         credentials,
         supervisors,
@@ -146,6 +148,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         store,
         hub,
         metrics,
+        recorder,
         flows,
         config,
         cancel,

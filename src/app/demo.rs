@@ -22,11 +22,12 @@ use crate::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
 pub struct DemoSettings {
     /// New calls per second.
     pub calls_per_second: f64,
-    /// Simulated durations (prompts, ringing, talk) are multiplied by this.
+    /// Simulated durations (prompts, ringing, talk, patience) are multiplied by this; the
+    /// switch applies it, so the ranges below are simulated time.
     pub time_scale: f64,
-    /// Talk time range of the simulated agents' phones, before scaling.
+    /// Talk time range of the simulated agents' phones.
     pub talk: (Duration, Duration),
-    /// Callers hang up after waiting this long, before scaling.
+    /// Callers hang up after waiting this long.
     pub patience: (Duration, Duration),
 }
 
@@ -76,8 +77,9 @@ pub async fn start_demo(mut config: Config, settings: DemoSettings) -> anyhow::R
         switch.set_phone(
             &agent.dial_string,
             PhoneBehavior::Answer {
-                ring: scale(Duration::from_secs(3)),
-                talk: scale(talk),
+                // simulated time: the switch applies `time_scale` itself
+                ring: Duration::from_secs(3),
+                talk,
             },
         );
     }
@@ -86,7 +88,7 @@ pub async fn start_demo(mut config: Config, settings: DemoSettings) -> anyhow::R
     let url = format!("ws://{}/ws/agent", app.http_addr);
     for agent in &config.agents {
         let behaviour = AgentBehaviour {
-            wrap_up: scale(Duration::from_secs(10)),
+            wrap_up: scale(Duration::from_secs(10)), // real time: the agent's own timer
             reject_probability: 0.02,
         };
         let (id, password) = (AgentId::new(&agent.id), agent.password.expose().to_owned());
@@ -132,15 +134,16 @@ pub async fn demo(config: Config) -> anyhow::Result<()> {
 }
 
 /// The stream of simulated callers: a mix of known customers and unknown numbers, who press
-/// through the main flow's menus and have a patience.
-struct Callers {
+/// through the main flow's menus and have a patience. The load test uses it too.
+pub struct Callers {
     known: Vec<(String, String)>,
     destination: String,
     settings: DemoSettings,
 }
 
 impl Callers {
-    fn from_config(config: &Config, settings: &DemoSettings) -> Callers {
+    /// Callers for the configuration's customers and first routed number.
+    pub fn from_config(config: &Config, settings: &DemoSettings) -> Callers {
         let known = config
             .customers
             .iter()
@@ -171,7 +174,8 @@ impl Callers {
         }
     }
 
-    fn next_caller(&self) -> CallerScript {
+    /// The next caller: who, which keys, how patient.
+    pub fn next_caller(&self) -> CallerScript {
         let mut rng = rand::rng();
         let reason = ["1", "1", "1", "2", "3"][rng.random_range(0..5)].to_owned();
         let language = ["1", "2"][rng.random_range(0..2)].to_owned();
@@ -190,7 +194,7 @@ impl Callers {
                 )
             }
         };
-        let patience = random_between(self.settings.patience).mul_f64(self.settings.time_scale);
+        let patience = random_between(self.settings.patience); // simulated time, like the switch's
         let mut script = CallerScript::new(&number, &self.destination);
         script.digits = digits;
         script.patience = patience;

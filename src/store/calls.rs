@@ -23,13 +23,17 @@ const SELECT_CALL: &str = "SELECT call_id, node, caller_number, destination, cus
     ended_at, wrap_up_ended_at, wait_ms, ivr_ms, talk_ms, acw_ms, sla_met, short_abandon, \
     hangup_cause, offers, ivr_path, category, resolved, notes, survey_score FROM calls";
 
-/// One earlier call of a customer, as the screen-pop shows it.
+/// One stored call in brief (the screen-pop's history, the load test's check).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallSummary {
     /// The call.
     pub call: CallId,
     /// When it arrived.
     pub arrived_at: Timestamp,
+    /// When it entered a queue.
+    pub enqueued_at: Option<Timestamp>,
+    /// The tier it was routed with.
+    pub tier: TierId,
     /// Who answered.
     pub agent: Option<AgentId>,
     /// How it ended.
@@ -143,6 +147,21 @@ impl Store {
         Ok(Some((row.into_record()?, timeline)))
     }
 
+    /// Every stored call's id, outcome and enqueue time, oldest first (load-test checks).
+    ///
+    /// # Errors
+    /// The query fails or a row cannot be read back.
+    pub async fn call_outcomes(&self) -> Result<Vec<CallSummary>, StoreError> {
+        let sql = format!("{SELECT_CALL} ORDER BY arrived_at, call_id");
+        let rows: Vec<CallRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).fetch_all(pool).await
+        })
+        .doing("reading call outcomes")?;
+        rows.into_iter()
+            .map(|row| Ok(CallSummary::from(row.into_record()?)))
+            .collect()
+    }
+
     /// A customer's latest calls, newest first.
     ///
     /// # Errors
@@ -189,17 +208,22 @@ impl Store {
         })
         .doing("reading a customer's calls")?;
         rows.into_iter()
-            .map(|row| {
-                let record = row.into_record()?;
-                Ok(CallSummary {
-                    call: record.call,
-                    arrived_at: record.arrived_at,
-                    agent: record.agent,
-                    outcome: record.outcome,
-                    disposition: record.disposition,
-                })
-            })
+            .map(|row| Ok(CallSummary::from(row.into_record()?)))
             .collect()
+    }
+}
+
+impl From<CallRecord> for CallSummary {
+    fn from(record: CallRecord) -> CallSummary {
+        CallSummary {
+            call: record.call,
+            arrived_at: record.arrived_at,
+            enqueued_at: record.enqueued_at,
+            tier: record.tier,
+            agent: record.agent,
+            outcome: record.outcome,
+            disposition: record.disposition,
+        }
     }
 }
 

@@ -1,0 +1,340 @@
+//! `kefu-loadtest`: kefu in-process on a fresh SQLite file, `switches` simulated FreeSWITCH
+//! nodes over real ESL sockets, `agents` simulated agents over real WebSockets, and callers
+//! at `cps` for `duration`, through the shipped IVR flows. When the callers stop it waits
+//! for every call to end and be recorded, then checks the database against what was placed.
+//!
+//! Not built yet (issue 8): `--target` (a running kefu), `--ramp`, SL per tier, kefu's CPU
+//! and memory, the ESL-event → decision and offer → bridge percentiles, and sipp against a
+//! real switch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use kefu::app::demo::{Callers, DemoSettings};
+use kefu::config::{AgentConfig, Config, NodeConfig, Secret};
+use kefu::domain::{AgentId, CallId, Timestamp};
+use kefu::sim::agents::{AgentBehaviour, AgentReport, run_agent};
+use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimConfig};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+/// What load to put on kefu.
+#[derive(Clone, Debug)]
+pub struct LoadSettings {
+    /// New calls per second.
+    pub cps: f64,
+    /// How long callers keep arriving.
+    pub duration: Duration,
+    /// Simulated agents (all serve every queue).
+    pub agents: usize,
+    /// Simulated FreeSWITCH nodes (calls spread round robin).
+    pub switches: usize,
+    /// Simulated durations (prompts, ringing, talk, patience) are multiplied by this.
+    pub time_scale: f64,
+    /// The IVR flows directory.
+    pub flows: PathBuf,
+    /// Longest wait for the last calls to end and be recorded.
+    pub drain_for: Duration,
+}
+
+/// What happened, and whether anything was lost.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Calls the simulated switches created.
+    pub placed: u64,
+    /// Stored outcomes (answered, abandoned, overflowed, ended_in_ivr).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Placed calls with no record in the database. Must be 0.
+    pub lost: u64,
+    /// Stored calls the switches never placed. Must be 0.
+    pub unknown: u64,
+    /// Enqueue (kefu's mark) → screen-pop received by the agent client, first offer of each
+    /// call, ms. It includes any time the call waited for a free agent: only with agents to
+    /// spare is it kefu's own latency.
+    pub enqueue_to_pop_ms: Option<Percentiles>,
+    /// Offers the agents received, and errors they saw.
+    pub offers: u64,
+    /// Agent-side errors (connection drops, server `error` replies).
+    pub agent_errors: u64,
+    /// A few of those errors, distinct.
+    pub agent_error_samples: Vec<String>,
+    /// Calls placed per second, measured.
+    pub placed_per_second: f64,
+}
+
+/// Percentiles in ms (µs resolution).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Percentiles {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th.
+    pub p90: f64,
+    /// 99th.
+    pub p99: f64,
+    /// 99.9th.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Option<Percentiles> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        (!h.is_empty()).then(|| Percentiles {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+/// Runs the load and checks the result.
+///
+/// # Errors
+/// kefu or a simulated switch cannot start, or the database cannot be read.
+pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
+    let data = tempfile::tempdir().context("temp dir")?;
+    let sim = SimConfig {
+        time_scale: settings.time_scale,
+        default_phone: PhoneBehavior::Answer {
+            ring: Duration::from_secs(2),
+            talk: Duration::from_secs(60),
+        },
+        ..SimConfig::default()
+    };
+    let mut switches = Vec::new();
+    for _ in 0..settings.switches.max(1) {
+        let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim.clone())
+            .await
+            .context("starting a simulated FreeSWITCH")?;
+        switches.push(switch);
+    }
+    let config = config(settings, &switches, &data)?;
+    let app = kefu::app::start(config.clone()).await?;
+
+    let people = CancellationToken::new();
+    let url = format!("ws://{}/ws/agent", app.http_addr);
+    let behaviour = AgentBehaviour {
+        wrap_up: Duration::from_secs(5).mul_f64(settings.time_scale),
+        reject_probability: 0.01,
+    };
+    let agents: Vec<_> = config
+        .agents
+        .iter()
+        .map(|a| {
+            let (id, password) = (AgentId::new(&a.id), a.password.expose().to_owned());
+            tokio::spawn(run_agent(
+                url.clone(),
+                id,
+                password,
+                behaviour.clone(),
+                people.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await; // agents log in
+
+    let demo = DemoSettings {
+        calls_per_second: settings.cps,
+        time_scale: settings.time_scale,
+        ..DemoSettings::default()
+    };
+    let callers = Callers::from_config(&config, &demo);
+    let started = kefu::clock::monotonic();
+    let placed = place_calls(&switches, &callers, settings).await;
+    let placed_per_second = placed.len() as f64 / started.elapsed().as_secs_f64();
+
+    drain(&app, settings.drain_for).await;
+    people.cancel();
+    let mut reports = Vec::new();
+    for agent in agents {
+        reports.push(agent.await.unwrap_or_default());
+    }
+    let stored = app.store.call_outcomes().await?;
+    let report = compare(&placed, &stored, &reports, placed_per_second);
+    app.shutdown().await;
+    for switch in switches {
+        switch.shutdown().await;
+    }
+    Ok(report)
+}
+
+/// Embedded defaults, pointed at the switches, with `agents` agents serving every queue.
+fn config(
+    settings: &LoadSettings,
+    switches: &[FakeFreeswitch],
+    data: &tempfile::TempDir,
+) -> anyhow::Result<Config> {
+    let mut config = Config::defaults()?;
+    config.http.bind = "127.0.0.1:0".parse()?;
+    let db = data.path().join("kefu.db");
+    config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", db.display()));
+    config.database.spill = data.path().join("spill.jsonl");
+    config.flows.dir = settings.flows.clone();
+    config.freeswitch = switches
+        .iter()
+        .enumerate()
+        .map(|(i, s)| NodeConfig {
+            name: format!("fs{}", i + 1),
+            host: s.addr().ip().to_string(),
+            port: s.addr().port(),
+            password: Secret::new("ClueCon"),
+        })
+        .collect();
+    let every_queue: Vec<String> = config.queues.iter().map(|q| q.name.clone()).collect();
+    let skills: BTreeMap<String, i64> =
+        config.skills.names.iter().map(|s| (s.clone(), 6)).collect();
+    let managers: Vec<String> = config.agents.iter().map(|a| a.id.clone()).collect();
+    config.agents = (0..settings.agents)
+        .map(|i| AgentConfig {
+            // keep the demo ids first: customers name them as account managers
+            id: managers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("{}", 5000 + i)),
+            name: format!("Load agent {i}"),
+            password: Secret::new("load"),
+            dial_string: format!("user/load{i}"),
+            queues: every_queue.clone(),
+            skills: skills.clone(),
+        })
+        .collect();
+    config.customers.retain(|c| {
+        c.account_manager
+            .as_ref()
+            .is_none_or(|m| config.agents.iter().any(|a| &a.id == m))
+    });
+    Ok(config)
+}
+
+/// Places calls at the rate, round robin over the switches; returns each call's id.
+async fn place_calls(
+    switches: &[FakeFreeswitch],
+    callers: &Callers,
+    settings: &LoadSettings,
+) -> Vec<CallId> {
+    let gap = Duration::from_secs_f64(1.0 / settings.cps.max(0.01));
+    let mut tick = tokio::time::interval(gap);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let total = (settings.cps * settings.duration.as_secs_f64()).round() as usize;
+    let mut placed = Vec::with_capacity(total);
+    let mut last_line = kefu::clock::monotonic();
+    for n in 0..total {
+        tick.tick().await;
+        placed.push(switches[n % switches.len()].place_call(callers.next_caller()));
+        if last_line.elapsed() >= Duration::from_secs(1) {
+            last_line = kefu::clock::monotonic();
+            eprintln!("placed {} of {total}", placed.len());
+        }
+    }
+    placed
+}
+
+/// Waits until kefu tracks no call and the writer has nothing queued.
+async fn drain(app: &kefu::app::RunningApp, limit: Duration) {
+    let deadline = kefu::clock::monotonic() + limit;
+    while kefu::clock::monotonic() < deadline {
+        let busy = app.engine.snapshot().calls_in_progress;
+        let queued = app.recorder.stats().snapshot().queued;
+        if busy == 0 && queued == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await; // last snapshot + batch
+            if app.engine.snapshot().calls_in_progress == 0
+                && app.recorder.stats().snapshot().queued == 0
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn compare(
+    placed: &[CallId],
+    stored: &[kefu::store::CallSummary],
+    agents: &[AgentReport],
+    placed_per_second: f64,
+) -> Report {
+    let stored_by_id: HashMap<CallId, &kefu::store::CallSummary> =
+        stored.iter().map(|c| (c.call, c)).collect();
+    let placed_set: std::collections::HashSet<CallId> = placed.iter().copied().collect();
+    let lost = placed
+        .iter()
+        .filter(|c| !stored_by_id.contains_key(c))
+        .count() as u64;
+    let unknown = stored
+        .iter()
+        .filter(|c| !placed_set.contains(&c.call))
+        .count() as u64;
+    let mut outcomes = BTreeMap::new();
+    for call in stored {
+        *outcomes
+            .entry(call.outcome.as_str().to_owned())
+            .or_insert(0) += 1;
+    }
+
+    let mut pop = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+    let mut first_offer: HashMap<CallId, Timestamp> = HashMap::new();
+    for receipt in agents.iter().flat_map(|a| &a.receipts) {
+        let at = first_offer.entry(receipt.call).or_insert(receipt.wall);
+        if receipt.wall < *at {
+            *at = receipt.wall;
+        }
+    }
+    for (call, received) in &first_offer {
+        if let Some(enqueued) = stored_by_id.get(call).and_then(|c| c.enqueued_at) {
+            let us = (received.as_micros() - enqueued.as_micros()).max(0) as u64;
+            pop.saturating_record(us.max(1));
+        }
+    }
+    Report {
+        placed: placed.len() as u64,
+        outcomes,
+        lost,
+        unknown,
+        enqueue_to_pop_ms: Percentiles::of(&pop),
+        offers: agents.iter().map(|a| a.offers).sum(),
+        agent_errors: agents.iter().map(|a| a.errors.len() as u64).sum(),
+        agent_error_samples: agents
+            .iter()
+            .flat_map(|a| &a.errors)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .take(5)
+            .cloned()
+            .collect(),
+        placed_per_second,
+    }
+}
+
+/// The short human summary printed after a run.
+pub fn summary(report: &Report) -> String {
+    let pop = report
+        .enqueue_to_pop_ms
+        .map(|p| {
+            format!(
+                "enqueue → screen-pop (queue wait included): p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2} ({} calls)",
+                p.p50, p.p90, p.p99, p.p999, p.max, p.count
+            )
+        })
+        .unwrap_or_else(|| "enqueue → screen-pop: no offers".into());
+    format!(
+        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; offers {}; agent errors {} {:?}\n{pop}",
+        report.placed,
+        report.placed_per_second,
+        report.outcomes,
+        report.lost,
+        report.unknown,
+        report.offers,
+        report.agent_errors,
+        report.agent_error_samples
+    )
+}

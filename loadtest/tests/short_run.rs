@@ -1,0 +1,33 @@
+//! A short load run in the test suite: every placed call is recorded with an outcome, and the
+//! report is complete.
+
+use std::time::Duration;
+
+use kefu_loadtest::{LoadSettings, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_run_loses_no_call() {
+    let settings = LoadSettings {
+        cps: 25.0,
+        duration: Duration::from_secs(2),
+        agents: 30,
+        switches: 2,
+        time_scale: 0.02, // the switch scales every simulated duration
+        flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
+        drain_for: Duration::from_secs(60),
+    };
+    let report = run(&settings).await.expect("the run completes");
+    assert_eq!(report.placed, 50);
+    assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.unknown, 0, "{report:?}");
+    assert_eq!(report.outcomes.values().sum::<u64>(), 50, "{report:?}");
+    assert!(
+        report.outcomes.get("answered").is_some_and(|&n| n > 0),
+        "{report:?}"
+    );
+    let pop = report.enqueue_to_pop_ms.expect("screen-pops measured");
+    assert!(
+        pop.count > 0 && pop.p50 <= pop.p99 && pop.p99 <= pop.max,
+        "{pop:?}"
+    );
+}
