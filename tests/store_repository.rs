@@ -153,3 +153,29 @@ async fn an_unsupported_url_is_refused_without_echoing_secrets() {
     assert!(text.contains("connecting to PostgreSQL"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+#[tokio::test]
+async fn nul_characters_from_outside_are_stored_as_replacement_characters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let mut call = answered_call(1);
+        call.0.caller_number = "+1555\0123".into();
+        if let Some(d) = call.0.disposition.as_mut() {
+            d.notes = "said \0 twice".into();
+        }
+        store
+            .insert_calls(&[call.clone()])
+            .await
+            .unwrap_or_else(|e| panic!("{db}: {e}"));
+        let (stored, _) = store
+            .call_with_timeline(call.0.call)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(stored.caller_number, "+1555\u{fffd}123", "{db}");
+        assert_eq!(
+            stored.disposition.map(|d| d.notes),
+            Some("said \u{fffd} twice".into())
+        );
+    }
+}

@@ -56,14 +56,14 @@ impl Store {
             let mut tx = pool.begin().await.doing("starting a transaction")?;
             for (call, timeline) in batch {
                 let (category, resolved, notes) = match &call.disposition {
-                    Some(d) => (Some(d.category.as_str()), Some(d.resolved), Some(d.notes.as_str())),
+                    Some(d) => (Some(d.category.as_str()), Some(d.resolved), Some(storable(&d.notes))),
                     None => (None, None, None),
                 };
                 let inserted = sqlx::query(INSERT_CALL)
                     .bind(call.call.to_string())
                     .bind(call.node.as_str())
-                    .bind(&call.caller_number)
-                    .bind(&call.destination)
+                    .bind(storable(&call.caller_number))
+                    .bind(storable(&call.destination))
                     .bind(call.customer_id)
                     .bind(call.tier.as_str())
                     .bind(call.queue.as_ref().map(|q| q.as_str()))
@@ -81,7 +81,7 @@ impl Store {
                     .bind(call.acw_ms)
                     .bind(call.sla_met)
                     .bind(call.short_abandon)
-                    .bind(&call.hangup_cause)
+                    .bind(storable(&call.hangup_cause))
                     .bind(i64::from(call.offers))
                     .bind(call.ivr_path.to_string())
                     .bind(category)
@@ -316,6 +316,16 @@ impl CallRow {
                 .map(|s| u8::try_from(s).map_err(|_| corrupt("calls.survey_score", s.to_string())))
                 .transpose()?,
         })
+    }
+}
+
+/// Text as both databases take it: PostgreSQL refuses NUL in text, and a caller number or
+/// a note with one (both come from outside) must not block the writer, so it becomes U+FFFD.
+fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
