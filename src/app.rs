@@ -128,8 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         credentials,
         supervisors,
     };
-    let listener = tokio::net::TcpListener::bind(config.http.bind)
-        .await
+    let listener = listen(config.http.bind)
         .with_context(|| format!("binding http.bind = {}", config.http.bind))?;
     let http_addr = listener.local_addr()?;
     let shutdown = cancel.clone();
@@ -154,6 +153,21 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         cancel,
         tracker,
     })
+}
+
+/// Pending connections the HTTP socket holds: thousands of agents reconnect at once after
+/// a restart, and the usual 1,024 makes the kernel reset some of them.
+const HTTP_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(HTTP_BACKLOG)
 }
 
 /// The flows of `flows.dir`; start-up stops with every error listed.
