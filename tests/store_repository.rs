@@ -159,9 +159,9 @@ async fn nul_characters_from_outside_are_stored_as_replacement_characters() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (db, store) in test_stores(&dir).await {
         let mut call = answered_call(1);
-        call.0.caller_number = "+1555\0123".into();
+        call.0.caller_number = "+1555\u{0}123".into();
         if let Some(d) = call.0.disposition.as_mut() {
-            d.notes = "said \0 twice".into();
+            d.notes = "said \u{0} twice".into();
         }
         store
             .insert_calls(&[call.clone()])
