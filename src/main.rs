@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 
 use kefu::config::Config;
 
+/// mimalloc: with glibc's malloc, allocation took a quarter of the CPU under load
+/// (BENCHMARKS.md, "Load test").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// kefu: a call-center backend that controls FreeSWITCH over its event socket.
 #[derive(Parser)]
 #[command(version, about)]

@@ -8,6 +8,11 @@ use std::time::Duration;
 use clap::Parser;
 use kefu_loadtest::{LoadSettings, run, summary};
 
+/// mimalloc, as the `kefu` binary: glibc's malloc took a quarter of the CPU at 1,000 calls/s
+/// (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Load test for kefu: simulated FreeSWITCH nodes, callers and agents")]
 struct Args {
