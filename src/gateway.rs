@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues", get(api::queues))
         .route("/api/queues/{name}/staffing", get(api::staffing))
         .route("/api/snapshot", get(api::snapshot))
+        .route("/api/calls", get(api::calls))
         .route("/api/calls/{uuid}", get(api::call))
         .route("/ws/agent", get(agent_ws::upgrade))
         .route(

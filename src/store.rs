@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use calls::CallSummary;
+pub use calls::{CallFilter, CallSummary, MAX_LIST};
 pub use customers::Customer;
 
 use crate::config::Secret;

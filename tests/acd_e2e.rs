@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
+use common::{AgentClient, fake_switch, get, get_json_until, get_with, point_at, spawn_app};
 use kefu::config::Config;
 use kefu::domain::CallId;
 use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
@@ -257,5 +257,19 @@ async fn a_caller_who_hangs_up_while_waiting_is_recorded_as_an_abandon() {
         kinds.contains(&"enqueued") && kinds.contains(&"hung_up"),
         "{kinds:?}"
     );
+    let found = get_json_until(
+        w.test.http,
+        "/api/calls?outcome=abandoned&queue=general",
+        |v| v["calls"].as_array().is_some_and(|c| !c.is_empty()),
+    )
+    .await;
+    assert_eq!(found["calls"][0]["call"], call.to_string(), "{found}");
+    assert_eq!(
+        get_with(w.test.http, "/api/calls", "").await.0,
+        401,
+        "supervisors only"
+    );
+    let (status, _) = get(w.test.http, "/api/calls?from=yesterday").await;
+    assert_eq!(status, 400);
     w.stop().await;
 }

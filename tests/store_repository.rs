@@ -179,3 +179,86 @@ async fn nul_characters_from_outside_are_stored_as_replacement_characters() {
         );
     }
 }
+
+#[tokio::test]
+async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
+    use kefu::domain::{QueueId, Timestamp};
+    use kefu::store::CallFilter;
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let calls: Vec<_> = (0..6)
+            .map(|n| {
+                let mut call = answered_call(n); // one second apart
+                if n % 2 == 1 {
+                    call.0.queue = Some(QueueId::new("repair"));
+                    call.0.agent = Some(AgentId::new("1005"));
+                }
+                if n == 4 {
+                    call.0.outcome = Outcome::Abandoned;
+                    call.0.agent = None;
+                }
+                call
+            })
+            .collect();
+        store.insert_calls(&calls).await.expect("insert");
+        let ids = |found: Vec<kefu::recorder::CallRecord>| -> Vec<_> {
+            found.iter().map(|c| c.call).collect()
+        };
+        let search = |filter: CallFilter| {
+            let store = store.clone();
+            async move { store.list_calls(&filter).await.expect("search") }
+        };
+        let all = search(CallFilter {
+            limit: 100,
+            ..CallFilter::default()
+        })
+        .await;
+        let newest_first: Vec<_> = calls.iter().rev().map(|c| c.0.call).collect();
+        assert_eq!(ids(all), newest_first, "{db}");
+        let repair = search(CallFilter {
+            queue: Some(QueueId::new("repair")),
+            limit: 100,
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(
+            ids(repair),
+            vec![calls[5].0.call, calls[3].0.call, calls[1].0.call],
+            "{db}"
+        );
+        let abandoned = search(CallFilter {
+            outcome: Some(Outcome::Abandoned),
+            limit: 100,
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(ids(abandoned), vec![calls[4].0.call], "{db}");
+        let t = |n: usize| Timestamp::from_micros(calls[n].0.arrived_at.as_micros());
+        let window = search(CallFilter {
+            from: Some(t(1)),
+            to: Some(t(3)),
+            limit: 100,
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(
+            ids(window),
+            vec![calls[2].0.call, calls[1].0.call],
+            "{db}: from inclusive, to exclusive"
+        );
+        let by_agent_and_caller = search(CallFilter {
+            agent: Some(AgentId::new("1005")),
+            caller_number: Some(calls[3].0.caller_number.clone()),
+            limit: 100,
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(ids(by_agent_and_caller), vec![calls[3].0.call], "{db}");
+        let two = search(CallFilter {
+            limit: 2,
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(two.len(), 2, "{db}");
+    }
+}

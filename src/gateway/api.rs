@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::auth::Supervisor;
 use super::{ApiError, AppState};
-use crate::domain::CallId;
+use crate::domain::{AgentId, CallId, Outcome, QueueId, Timestamp};
 use crate::engine::{QueueFigures, Snapshot};
 use crate::recorder::erlang::ErlangC;
+use crate::store::CallFilter;
 use crate::telemetry::label;
 
 /// `GET /healthz`: the process is up.
@@ -162,6 +163,56 @@ pub async fn staffing(
 /// `GET /api/snapshot`: queues, agents and calls in progress (the wallboard's feed).
 pub async fn snapshot(State(state): State<AppState>) -> Json<Snapshot> {
     Json((*state.engine.snapshot()).clone())
+}
+
+/// `GET /api/calls?…`: the search, with times as RFC 3339.
+#[derive(Debug, serde::Deserialize)]
+pub struct CallsQuery {
+    /// Arrived at or after (RFC 3339).
+    from: Option<String>,
+    /// Arrived before (RFC 3339).
+    to: Option<String>,
+    queue: Option<String>,
+    agent: Option<String>,
+    outcome: Option<Outcome>,
+    caller_number: Option<String>,
+    customer_id: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/calls?from=&to=&queue=&agent=&outcome=&caller_number=&customer_id=&limit=`:
+/// completed calls, newest first (supervisors only: customer data).
+///
+/// # Errors
+/// 401 without supervisor credentials, 400 for a bad time, 500 when the database fails.
+pub async fn calls(
+    _supervisor: Supervisor,
+    State(state): State<AppState>,
+    Query(q): Query<CallsQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let time = |text: &Option<String>, name: &str| -> Result<Option<Timestamp>, ApiError> {
+        text.as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| Timestamp::from_micros(d.timestamp_micros()))
+                    .map_err(|_| ApiError::BadRequest {
+                        message: format!("{name}: an RFC 3339 time, e.g. 2026-12-04T08:00:00Z"),
+                    })
+            })
+            .transpose()
+    };
+    let filter = CallFilter {
+        from: time(&q.from, "from")?,
+        to: time(&q.to, "to")?,
+        queue: q.queue.map(QueueId::new),
+        agent: q.agent.map(AgentId::new),
+        outcome: q.outcome,
+        caller_number: q.caller_number,
+        customer_id: q.customer_id,
+        limit: q.limit.unwrap_or(100),
+    };
+    let calls = state.store.list_calls(&filter).await?;
+    Ok(Json(json!({ "calls": calls })))
 }
 
 /// `GET /api/calls/{uuid}`: a completed call's record and timeline.

@@ -23,6 +23,41 @@ const SELECT_CALL: &str = "SELECT call_id, node, caller_number, destination, cus
     ended_at, wrap_up_ended_at, wait_ms, ivr_ms, talk_ms, acw_ms, sla_met, short_abandon, \
     hangup_cause, offers, ivr_path, category, resolved, notes, survey_score FROM calls";
 
+/// The most calls one search returns.
+pub const MAX_LIST: u32 = 1000;
+
+/// What `list_calls` searches for; every given field must match.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+pub struct CallFilter {
+    /// Arrived at or after.
+    pub from: Option<Timestamp>,
+    /// Arrived before.
+    pub to: Option<Timestamp>,
+    /// Queue.
+    pub queue: Option<QueueId>,
+    /// Agent who answered.
+    pub agent: Option<AgentId>,
+    /// Outcome.
+    pub outcome: Option<Outcome>,
+    /// Caller number, exactly.
+    pub caller_number: Option<String>,
+    /// Customer id.
+    pub customer_id: Option<i64>,
+    /// At most this many (1 to 1,000).
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// A bound value of a search.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
 /// One stored call in brief (the screen-pop's history, the load test's check).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallSummary {
@@ -145,6 +180,62 @@ impl Store {
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(Some((row.into_record()?, timeline)))
+    }
+
+    /// Stored calls matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// The query fails or a row cannot be read back.
+    pub async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<CallRecord>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut add = |condition: &str, value: Bind| {
+            binds.push(value);
+            conditions.push(condition.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(from) = filter.from {
+            add("arrived_at >= ?", Bind::Int(from.as_micros()));
+        }
+        if let Some(to) = filter.to {
+            add("arrived_at < ?", Bind::Int(to.as_micros()));
+        }
+        if let Some(queue) = &filter.queue {
+            add("queue = ?", Bind::Text(queue.to_string()));
+        }
+        if let Some(agent) = &filter.agent {
+            add("agent = ?", Bind::Text(agent.to_string()));
+        }
+        if let Some(outcome) = filter.outcome {
+            add("outcome = ?", Bind::Text(outcome.as_str().to_owned()));
+        }
+        if let Some(caller) = &filter.caller_number {
+            add("caller_number = ?", Bind::Text(caller.clone()));
+        }
+        if let Some(customer) = filter.customer_id {
+            add("customer_id = ?", Bind::Int(customer));
+        }
+        let limit = i64::from(filter.limit.clamp(1, MAX_LIST));
+        let filters = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "{SELECT_CALL}{filters} ORDER BY arrived_at DESC, call_id LIMIT ${}",
+            binds.len() + 1
+        );
+        let rows: Vec<CallRow> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for bind in &binds {
+                query = match bind {
+                    Bind::Int(v) => query.bind(*v),
+                    Bind::Text(v) => query.bind(v.as_str()),
+                };
+            }
+            query.bind(limit).fetch_all(pool).await
+        })
+        .doing("searching calls")?;
+        rows.into_iter().map(CallRow::into_record).collect()
     }
 
     /// Every stored call's id, outcome and enqueue time, oldest first (load-test checks).
