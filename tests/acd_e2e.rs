@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{AgentClient, fake_switch, get, get_json_until, get_with, point_at, spawn_app};
 use kefu::config::Config;
 use kefu::domain::CallId;
-use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
+use kefu::gateway::protocol::ServerMessage;
 use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
 
 /// Dialed number → flow that looks the caller up and queues them in `general`.
@@ -78,7 +78,7 @@ impl World {
     async fn agent(&self, id: &str, available: bool) -> AgentClient {
         let mut agent = AgentClient::login(self.test.http, id, "demo").await;
         if available {
-            set_available(&mut agent).await;
+            agent.set_available().await;
         }
         agent
     }
@@ -95,15 +95,6 @@ impl World {
         self.test.app.shutdown().await;
         self.switch.shutdown().await;
     }
-}
-
-async fn set_available(agent: &mut AgentClient) {
-    agent
-        .send(&ClientMessage::SetState {
-            state: RequestedState::Available,
-            reason: None,
-        })
-        .await;
 }
 
 fn figure(queues: &serde_json::Value, queue: &str, name: &str) -> u64 {
@@ -132,7 +123,7 @@ async fn a_gold_caller_is_offered_before_standard_callers_who_came_first() {
     w.waiting("general", 2).await;
     let gold = w.call(GLOBEX_GOLD, GENERAL);
     w.waiting("general", 3).await;
-    set_available(&mut agent).await;
+    agent.set_available().await;
     assert_eq!(next_offer(&mut agent).await, gold, "tier priority first");
     w.stop().await;
 }
@@ -172,7 +163,7 @@ async fn a_no_answer_frees_the_call_for_the_next_agent_still_first_in_line() {
         "{reason}"
     );
     w.waiting("general", 2).await;
-    set_available(&mut second).await;
+    second.set_available().await;
     assert_eq!(
         next_offer(&mut second).await,
         early,

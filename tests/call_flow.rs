@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{AgentClient, WAIT, fake_switch, get_json_until, get_with, point_at, spawn_app};
 use kefu::domain::{Category, Disposition};
-use kefu::gateway::protocol::{ClientMessage, RequestedState, ServerMessage};
+use kefu::gateway::protocol::{ClientMessage, ServerMessage};
 use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
 
 /// A fake switch running 100× faster than real time.
@@ -33,12 +33,7 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
     let test = spawn_app(|config| point_at(config, &switch)).await;
 
     let mut agent = AgentClient::login(test.http, "1001", "demo").await;
-    agent
-        .send(&ClientMessage::SetState {
-            state: RequestedState::Available,
-            reason: None,
-        })
-        .await;
+    agent.set_available().await;
 
     // ACME Corp (platinum, account manager 1001) presses 2 (English) then 1 (inquiry).
     let mut caller = CallerScript::new("+15551234567", "8005550100");

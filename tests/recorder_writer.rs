@@ -7,132 +7,76 @@ use std::time::Duration;
 
 use common::{WAIT, answered_call, test_stores};
 use kefu::recorder::writer::{RecorderHandle, WriterCounts, WriterSettings, spawn_writer};
+use kefu::recorder::{CallRecord, TimelineEntry};
 use kefu::store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-#[tokio::test]
-async fn every_recorded_call_reaches_the_database() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (db, store) in test_stores(&dir).await {
+type Completed = (CallRecord, Vec<TimelineEntry>);
+
+/// A writer task with its own stop switch.
+struct Writer {
+    handle: RecorderHandle,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Writer {
+    fn start(store: &Store, settings: WriterSettings) -> Writer {
         let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-        let handle = spawn_writer(
-            store.clone(),
-            WriterSettings::default(),
-            cancel.clone(),
-            &tracker,
-        );
-        let calls: Vec<_> = (0..500).map(answered_call).collect();
+        let handle = spawn_writer(store.clone(), settings, cancel.clone(), &tracker);
+        Writer {
+            handle,
+            cancel,
+            tracker,
+        }
+    }
+
+    fn record_all(&self, calls: &[Completed]) {
         for (record, timeline) in calls.iter().cloned() {
-            handle.record(record, timeline);
+            self.handle.record(record, timeline);
         }
-        let counts = until(&handle, |c| c.written == 500).await;
-        assert_eq!(
-            counts,
-            WriterCounts {
-                written: 500,
-                ..WriterCounts::default()
-            },
-            "{db}"
-        );
-        for expected in [&calls[0], &calls[499]] {
-            let stored = store
-                .call_with_timeline(expected.0.call)
-                .await
-                .expect("read");
-            assert_eq!(stored.as_ref(), Some(expected), "{db}");
+    }
+
+    fn counts(&self) -> WriterCounts {
+        self.handle.stats().snapshot()
+    }
+
+    /// The counters once `done` holds (or after `WAIT`, for the assertion to show them).
+    async fn until(&self, done: impl Fn(WriterCounts) -> bool) -> WriterCounts {
+        let deadline = kefu::clock::monotonic() + WAIT;
+        loop {
+            let counts = self.counts();
+            if done(counts) || kefu::clock::monotonic() > deadline {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        cancel.cancel();
-        tracker.close();
-        tracker.wait().await;
+    }
+
+    /// Stops the writer (it drains or spills what is queued) and waits for it.
+    async fn stop(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        tokio::time::timeout(WAIT, self.tracker.wait())
+            .await
+            .expect("stops in time");
     }
 }
 
-#[tokio::test]
-async fn shutdown_writes_what_is_still_queued() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (db, store) in test_stores(&dir).await {
-        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-        let handle = spawn_writer(
-            store.clone(),
-            WriterSettings::default(),
-            cancel.clone(),
-            &tracker,
-        );
-        let calls: Vec<_> = (0..300).map(answered_call).collect();
-        for (record, timeline) in calls.iter().cloned() {
-            handle.record(record, timeline);
-        }
-        cancel.cancel(); // at once: most calls are still queued
-        tracker.close();
-        tokio::time::timeout(WAIT, tracker.wait())
-            .await
-            .expect("drains in time");
-        let counts = handle.stats().snapshot();
-        assert_eq!(
-            (counts.written, counts.dropped),
-            (300, 0),
-            "{db}: {counts:?}"
-        );
-        let last = store
-            .call_with_timeline(calls[299].0.call)
+/// Every call in `expected` reads back exactly.
+async fn assert_stored<'a>(
+    store: &Store,
+    db: &str,
+    expected: impl IntoIterator<Item = &'a Completed>,
+) {
+    for expected in expected {
+        let stored = store
+            .call_with_timeline(expected.0.call)
             .await
             .expect("read");
-        assert!(last.is_some(), "{db}");
+        assert_eq!(stored.as_ref(), Some(expected), "{db}");
     }
-}
-
-#[tokio::test]
-async fn a_failing_database_is_retried_and_nothing_is_lost() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let stores = test_stores(&dir).await;
-    let (_, store) = &stores[0];
-    let Store::Sqlite(pool) = store else {
-        panic!("the first test store is SQLite");
-    };
-    // The database breaks: the timeline table is gone, so every batch fails.
-    sqlx::query("ALTER TABLE call_events RENAME TO call_events_away")
-        .execute(pool)
-        .await
-        .expect("break the schema");
-    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-    let settings = WriterSettings {
-        backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        ..WriterSettings::default()
-    };
-    let handle = spawn_writer(store.clone(), settings, cancel.clone(), &tracker);
-    let calls: Vec<_> = (0..50).map(answered_call).collect();
-    for (record, timeline) in calls.iter().cloned() {
-        handle.record(record, timeline);
-    }
-    let deadline = kefu::clock::monotonic() + WAIT;
-    while handle.stats().snapshot().retries < 3 {
-        assert!(kefu::clock::monotonic() < deadline, "retries counted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(handle.stats().snapshot().written, 0);
-
-    // The database recovers: the kept batch goes in, whole.
-    sqlx::query("ALTER TABLE call_events_away RENAME TO call_events")
-        .execute(pool)
-        .await
-        .expect("repair the schema");
-    let counts = until(&handle, |c| c.written == 50).await;
-    assert_eq!(
-        (counts.written, counts.dropped, counts.queued),
-        (50, 0, 0),
-        "{counts:?}"
-    );
-    let (_, timeline) = store
-        .call_with_timeline(calls[49].0.call)
-        .await
-        .expect("read")
-        .expect("stored");
-    assert_eq!(timeline.len(), 3);
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
 }
 
 /// Runs one statement on either database (the outage tests break and repair the schema).
@@ -144,20 +88,13 @@ async fn execute(store: &Store, sql: &str) {
     .expect(sql);
 }
 
-async fn until(handle: &RecorderHandle, done: impl Fn(WriterCounts) -> bool) -> WriterCounts {
-    let deadline = kefu::clock::monotonic() + WAIT;
-    loop {
-        let counts = handle.stats().snapshot();
-        if done(counts) || kefu::clock::monotonic() > deadline {
-            return counts;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+const BREAK: &str = "ALTER TABLE call_events RENAME TO call_events_away";
+const REPAIR: &str = "ALTER TABLE call_events_away RENAME TO call_events";
 
-fn spilling(path: &std::path::Path) -> WriterSettings {
+/// Quick retries, so the outage tests take milliseconds.
+fn retrying_fast(spill: Option<&std::path::Path>) -> WriterSettings {
     WriterSettings {
-        spill: Some(path.to_owned()),
+        spill: spill.map(ToOwned::to_owned),
         backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         ..WriterSettings::default()
@@ -165,24 +102,90 @@ fn spilling(path: &std::path::Path) -> WriterSettings {
 }
 
 #[tokio::test]
+async fn every_recorded_call_reaches_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let writer = Writer::start(&store, WriterSettings::default());
+        let calls: Vec<_> = (0..500).map(answered_call).collect();
+        writer.record_all(&calls);
+        let counts = writer.until(|c| c.written == 500).await;
+        assert_eq!(
+            counts,
+            WriterCounts {
+                written: 500,
+                ..WriterCounts::default()
+            },
+            "{db}"
+        );
+        assert_stored(&store, db, [&calls[0], &calls[499]]).await;
+        writer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_writes_what_is_still_queued() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let writer = Writer::start(&store, WriterSettings::default());
+        let calls: Vec<_> = (0..300).map(answered_call).collect();
+        writer.record_all(&calls);
+        writer.stop().await; // at once: most calls are still queued
+        let counts = writer.counts();
+        assert_eq!(
+            (counts.written, counts.dropped),
+            (300, 0),
+            "{db}: {counts:?}"
+        );
+        assert_stored(&store, db, [&calls[299]]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_database_is_retried_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = test_stores(&dir).await;
+    let (_, store) = &stores[0];
+    // The database breaks: the timeline table is gone, so every batch fails. With no spill
+    // file the writer keeps the batch in memory and retries it.
+    execute(store, BREAK).await;
+    let writer = Writer::start(store, retrying_fast(None));
+    let calls: Vec<_> = (0..50).map(answered_call).collect();
+    writer.record_all(&calls);
+    let counts = writer.until(|c| c.retries >= 3).await;
+    assert!(counts.retries >= 3, "retries counted: {counts:?}");
+    assert_eq!(writer.counts().written, 0);
+
+    // The database recovers: the kept batch goes in, whole.
+    execute(store, REPAIR).await;
+    let counts = writer.until(|c| c.written == 50).await;
+    assert_eq!(
+        (counts.written, counts.dropped, counts.queued),
+        (50, 0, 0),
+        "{counts:?}"
+    );
+    let (_, timeline) = store
+        .call_with_timeline(calls[49].0.call)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(timeline.len(), 3);
+    writer.stop().await;
+}
+
+#[tokio::test]
 async fn a_database_outage_spills_to_disk_and_every_call_arrives_when_it_returns() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (db, store) in test_stores(&dir).await {
         let spill = dir.path().join(format!("{db}-spill.jsonl"));
-        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-        let handle = spawn_writer(store.clone(), spilling(&spill), cancel.clone(), &tracker);
+        let writer = Writer::start(&store, retrying_fast(Some(&spill)));
         let before: Vec<_> = (0..20).map(answered_call).collect();
-        for (record, timeline) in before.iter().cloned() {
-            handle.record(record, timeline);
-        }
-        until(&handle, |c| c.written == 20).await;
+        writer.record_all(&before);
+        writer.until(|c| c.written == 20).await;
 
-        execute(&store, "ALTER TABLE call_events RENAME TO call_events_away").await; // outage
+        execute(&store, BREAK).await; // outage
         let during: Vec<_> = (20..70).map(answered_call).collect();
-        for (record, timeline) in during.iter().cloned() {
-            handle.record(record, timeline);
-        }
-        let counts = until(&handle, |c| c.spilled == 50).await;
+        writer.record_all(&during);
+        let counts = writer.until(|c| c.spilled == 50).await;
         assert_eq!(
             (counts.spilled, counts.queued, counts.written),
             (50, 0, 20),
@@ -190,24 +193,16 @@ async fn a_database_outage_spills_to_disk_and_every_call_arrives_when_it_returns
         );
         assert!(spill.exists(), "{db}: the calls wait on disk");
 
-        execute(&store, "ALTER TABLE call_events_away RENAME TO call_events").await; // back
-        let counts = until(&handle, |c| c.written == 70).await;
+        execute(&store, REPAIR).await; // back
+        let counts = writer.until(|c| c.written == 70).await;
         assert_eq!(
             (counts.written, counts.replayed, counts.dropped),
             (70, 50, 0),
             "{db}: {counts:?}"
         );
         assert!(!spill.exists(), "{db}: the spill is emptied");
-        for expected in before.iter().chain(&during) {
-            let stored = store
-                .call_with_timeline(expected.0.call)
-                .await
-                .expect("read");
-            assert_eq!(stored.as_ref(), Some(expected), "{db}");
-        }
-        cancel.cancel();
-        tracker.close();
-        tracker.wait().await;
+        assert_stored(&store, db, before.iter().chain(&during)).await;
+        writer.stop().await;
     }
 }
 
@@ -216,39 +211,23 @@ async fn a_restart_writes_what_the_last_run_spilled() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (db, store) in test_stores(&dir).await {
         let spill = dir.path().join(format!("{db}-spill.jsonl"));
-        execute(&store, "ALTER TABLE call_events RENAME TO call_events_away").await;
-        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-        let first = spawn_writer(store.clone(), spilling(&spill), cancel.clone(), &tracker);
+        execute(&store, BREAK).await;
+        let first = Writer::start(&store, retrying_fast(Some(&spill)));
         let calls: Vec<_> = (0..30).map(answered_call).collect();
-        for (record, timeline) in calls.iter().cloned() {
-            first.record(record, timeline);
-        }
-        until(&first, |c| c.spilled == 30).await;
-        cancel.cancel(); // kefu stops while the database is still down
-        tracker.close();
-        tokio::time::timeout(WAIT, tracker.wait())
-            .await
-            .expect("stops");
-        assert_eq!(first.stats().snapshot().dropped, 0, "{db}");
+        first.record_all(&calls);
+        first.until(|c| c.spilled == 30).await;
+        first.stop().await; // kefu stops while the database is still down
+        assert_eq!(first.counts().dropped, 0, "{db}");
 
-        execute(&store, "ALTER TABLE call_events_away RENAME TO call_events").await;
-        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-        let second = spawn_writer(store.clone(), spilling(&spill), cancel.clone(), &tracker);
-        let counts = until(&second, |c| c.replayed == 30).await;
+        execute(&store, REPAIR).await;
+        let second = Writer::start(&store, retrying_fast(Some(&spill)));
+        let counts = second.until(|c| c.replayed == 30).await;
         assert_eq!(
             (counts.written, counts.replayed),
             (30, 30),
             "{db}: {counts:?}"
         );
-        for expected in &calls {
-            let stored = store
-                .call_with_timeline(expected.0.call)
-                .await
-                .expect("read");
-            assert_eq!(stored.as_ref(), Some(expected), "{db}");
-        }
-        cancel.cancel();
-        tracker.close();
-        tracker.wait().await;
+        assert_stored(&store, db, &calls).await;
+        second.stop().await;
     }
 }

@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
-use kefu::gateway::protocol::{ClientMessage, RequestedState};
 use kefu::sim::{CallerScript, PhoneBehavior, SimConfig};
 
 fn chromium() -> Option<PathBuf> {
@@ -77,12 +76,7 @@ async fn wallboard_renders_live_queue_figures_in_chromium() {
     );
     let test = spawn_app(|config| point_at(config, &switch)).await;
     let mut agent = AgentClient::login(test.http, "1002", "demo").await;
-    agent
-        .send(&ClientMessage::SetState {
-            state: RequestedState::Available,
-            reason: None,
-        })
-        .await;
+    agent.set_available().await;
     // Initech (silver) chooses English, then 1: general (in and out of office hours).
     let mut caller = CallerScript::new("+15550001111", "8005550100");
     caller.digits = ["2", "1"].into_iter().map(String::from).collect();

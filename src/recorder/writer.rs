@@ -94,11 +94,18 @@ impl WriterStats {
     }
 }
 
-/// One completed call as written (and as spilled, one JSON line each).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Completed {
+/// One spilled call, one JSON line each.
+#[derive(serde::Deserialize)]
+struct Spilled {
     call: CallRecord,
     timeline: Vec<TimelineEntry>,
+}
+
+/// The same line, written without copying the call.
+#[derive(serde::Serialize)]
+struct SpillLine<'a> {
+    call: &'a CallRecord,
+    timeline: &'a [TimelineEntry],
 }
 
 /// Where the engine hands completed calls.
@@ -318,11 +325,7 @@ fn append_lines(path: &Path, batch: &Batch) -> std::io::Result<()> {
         .open(path)?;
     let mut text = Vec::new();
     for (call, timeline) in batch {
-        let line = Completed {
-            call: call.clone(),
-            timeline: timeline.clone(),
-        };
-        serde_json::to_writer(&mut text, &line)?;
+        serde_json::to_writer(&mut text, &SpillLine { call, timeline })?;
         text.push(b'\n');
     }
     file.write_all(&text)?;
@@ -339,7 +342,7 @@ fn read_lines(path: &Path) -> std::io::Result<Batch> {
     let mut calls = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line?;
-        match serde_json::from_str::<Completed>(&line) {
+        match serde_json::from_str::<Spilled>(&line) {
             Ok(c) => calls.push((c.call, c.timeline)),
             Err(error) => {
                 tracing::error!(line = n + 1, error = %error, "unreadable spilled call skipped")

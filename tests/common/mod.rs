@@ -89,6 +89,15 @@ impl AgentClient {
     }
 
     /// Sends a protocol message.
+    /// Asks to be available for calls.
+    pub async fn set_available(&mut self) {
+        self.send(&ClientMessage::SetState {
+            state: kefu::gateway::protocol::RequestedState::Available,
+            reason: None,
+        })
+        .await;
+    }
+
     pub async fn send(&mut self, message: &ClientMessage) {
         let text = serde_json::to_string(message).expect("serialisable");
         self.send_text(&text).await;
