@@ -99,7 +99,7 @@ fn build(waiting: usize, available: bool) -> (Router, Vec<AgentId>, Vec<QueueId>
     let mut router = Router::new(settings, queue_specs, agent_specs);
     let now = t(0);
     for agent in &agents {
-        router.login(agent);
+        router.login(agent, now);
         if available {
             router.make_available(agent, now);
         }
@@ -163,11 +163,13 @@ impl FreedCycle {
         let agent = self.agents[self.next_agent % AGENTS].clone();
         self.next_agent += 1;
         let now = t(1);
+        // The engine hands finished state spans to the recorder after every input.
+        drop(self.router.take_spans());
         let start = Instant::now();
         let decisions = self.router.make_available(&agent, now);
         let freed = start.elapsed();
         if let Some(Decision::Offer { call, agent }) = black_box(decisions).into_iter().next() {
-            self.router.offer_answered(call);
+            self.router.offer_answered(call, now);
             self.router
                 .call_ended(&agent, call, Duration::from_secs(60), now);
         }
@@ -189,13 +191,14 @@ fn arrive_cycle(
     n: u128,
 ) -> (Duration, Duration) {
     let now = t(1);
+    drop(router.take_spans());
     let queue = &queues[rng.next(QUEUES)];
     let start = Instant::now();
     let decisions = router.enqueue(call_in(queue, n, 10, now), now);
     let arrived = start.elapsed();
     let mut freed = Duration::ZERO;
     if let Some(Decision::Offer { call, agent }) = black_box(decisions).into_iter().next() {
-        router.offer_answered(call);
+        router.offer_answered(call, now);
         router.call_ended(&agent, call, Duration::from_secs(60), now);
         let start = Instant::now();
         black_box(router.wrap_up_done(&agent, call, now));

@@ -69,13 +69,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     let flows = Arc::new(ArcSwap::from_pointee(load_flows(&config)?));
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();
+    // The writers stop after the engine, so that what it records while stopping is kept.
+    let writers_stop = CancellationToken::new();
     let recorder = spawn_writer(
         store.clone(),
         WriterSettings {
             spill: Some(config.database.spill.clone()),
             ..WriterSettings::default()
         },
-        cancel.clone(),
+        writers_stop.clone(),
+        &tracker,
+    );
+    let agent_states = spawn_writer(
+        store.clone(),
+        WriterSettings {
+            spill: Some(agent_states_spill(&config.database.spill)),
+            ..WriterSettings::default()
+        },
+        writers_stop.clone(),
         &tracker,
     );
 
@@ -99,12 +110,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         nodes: nodes.clone(),
         hub: hub.clone(),
         recorder: recorder.clone(),
+        agent_states,
         store: store.clone(),
         metrics: metrics.clone(),
     };
     let (engine, inputs, handle) =
         engine::build(&config, flows.clone(), ports, switch_rx, tracker.clone());
-    tracker.spawn(engine::run(engine, inputs, cancel.clone()));
+    let engine_stop = cancel.clone();
+    tracker.spawn(async move {
+        engine::run(engine, inputs, engine_stop).await;
+        writers_stop.cancel();
+    });
 
     let credentials = Credentials::new(
         config
@@ -127,6 +143,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         metrics: metrics.clone(),
         credentials,
         supervisors,
+        reports: gateway::reports::ReportSettings::from_config(&config),
     };
     let listener = listen(config.http.bind)
         .with_context(|| format!("binding http.bind = {}", config.http.bind))?;
@@ -153,6 +170,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         cancel,
         tracker,
     })
+}
+
+/// The agent-state spill file, beside the calls' one (`spill.jsonl` → `spill.agent-states.jsonl`).
+fn agent_states_spill(calls: &std::path::Path) -> std::path::PathBuf {
+    calls.with_extension("agent-states.jsonl")
 }
 
 /// Pending connections the HTTP socket holds: thousands of agents reconnect at once after

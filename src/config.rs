@@ -73,6 +73,25 @@ pub struct Config {
     /// Supervisors: they may read call records (customer data) over HTTP.
     #[serde(default)]
     pub supervisors: Vec<SupervisorConfig>,
+    /// Reports.
+    #[serde(default)]
+    pub reports: ReportsConfig,
+}
+
+/// `[reports]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// The call center's time zone (IANA name): report days start at its midnight.
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            time_zone: chrono_tz::Tz::UTC,
+        }
+    }
 }
 
 /// One `[[supervisors]]` entry.

@@ -267,6 +267,21 @@ pub enum AgentState {
     NotReady,
 }
 
+impl AgentState {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AgentState::LoggedOut => "logged_out",
+            AgentState::Available => "available",
+            AgentState::Break => "break",
+            AgentState::Offered => "offered",
+            AgentState::Talking => "talking",
+            AgentState::WrapUp => "wrap_up",
+            AgentState::NotReady => "not_ready",
+        }
+    }
+}
+
 /// One step of the caller's path through the IVR, shown in the screen-pop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IvrStep {

@@ -32,9 +32,10 @@ use crate::esl::{Command, NodeHandle};
 use crate::gateway::Hub;
 use crate::gateway::protocol::{RecentCall, RequestedState, ServerMessage};
 use crate::ivr::{FlowSet, IvrRun};
+use crate::recorder::AgentStateSpan;
 use crate::recorder::live::LiveFigures;
 use crate::recorder::stats::Stats;
-use crate::recorder::writer::RecorderHandle;
+use crate::recorder::writer::{RecorderHandle, WriterHandle};
 use crate::store::Store;
 use crate::telemetry::{Metrics, label};
 
@@ -109,6 +110,8 @@ pub struct Ports {
     pub hub: Hub,
     /// Completed calls to the database.
     pub recorder: RecorderHandle,
+    /// Agents' state spans to the database.
+    pub agent_states: WriterHandle<AgentStateSpan>,
     /// Customer lookups.
     pub store: Store,
     /// Metrics.
@@ -245,8 +248,13 @@ pub async fn run(mut engine: Engine, mut inputs: Receivers, cancel: Cancellation
             () = sleep_until(deadline) => engine.on_timer(),
             _ = publish.tick() => engine.publish_if_dirty(),
         }
+        engine.record_agent_states();
     }
     engine.publish_if_dirty();
+    // Agents still logged in: their time up to now is recorded too.
+    for span in engine.router.close_spans(clock::now()) {
+        engine.ports.agent_states.write(span);
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -257,6 +265,13 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl Engine {
+    /// Hands the agents' finished state spans to their writer.
+    fn record_agent_states(&mut self) {
+        for span in self.router.take_spans() {
+            self.ports.agent_states.write(span);
+        }
+    }
+
     fn on_input(&mut self, input: Input) {
         self.dirty = true;
         match input {

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 pub mod hub;
 pub mod protocol;
+pub mod reports;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub credentials: Credentials,
     /// Supervisor logins (HTTP Basic), for customer data.
     pub supervisors: Credentials,
+    /// Report time zone and tier targets.
+    pub reports: reports::ReportSettings,
 }
 
 /// Every route.
@@ -83,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/snapshot", get(api::snapshot))
         .route("/api/calls", get(api::calls))
         .route("/api/calls/{uuid}", get(api::call))
+        .route("/api/reports/queues", get(reports::queues))
+        .route("/api/reports/agents", get(reports::agents))
         .route("/ws/agent", get(agent_ws::upgrade))
         .route(
             "/wallboard",

@@ -4,12 +4,15 @@
 
 pub mod erlang;
 pub mod live;
+pub mod report;
 pub mod stats;
 pub mod writer;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AgentId, CallId, Disposition, NodeId, Outcome, QueueId, TierId, Timestamp};
+use crate::domain::{
+    AgentId, AgentState, CallId, Disposition, NodeId, Outcome, QueueId, TierId, Timestamp,
+};
 
 /// One completed call, as stored in `calls`. Figures are computed once, when the call ends,
 /// with the definitions of `reference/contact-center-metrics.md`.
@@ -82,4 +85,20 @@ pub struct TimelineEntry {
     pub kind: String,
     /// Details (agent, digits, cause, ...), as JSON.
     pub detail: serde_json::Value,
+}
+
+/// A stretch of time one agent spent in one state, as stored in `agent_states`: what
+/// occupancy is computed from. Written when the state ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStateSpan {
+    /// The agent.
+    pub agent: AgentId,
+    /// The state.
+    pub state: AgentState,
+    /// The break reason, for breaks.
+    pub reason: Option<String>,
+    /// When the state began.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub ended_at: Timestamp,
 }

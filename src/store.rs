@@ -4,10 +4,11 @@
 //! `migrations/postgres`). Times are stored as µs since the epoch, durations as ms.
 //!
 //! `calls` holds the completed-call queries, `customers` the lookups and the seeding from
-//! configuration.
+//! configuration, `reports` what the queue and agent reports read.
 
 mod calls;
 mod customers;
+mod reports;
 
 use std::str::FromStr;
 use std::time::Duration;

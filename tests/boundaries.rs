@@ -16,6 +16,7 @@ const CORE: &[&str] = &[
     "src/ivr.rs",
     "src/recorder/live.rs",
     "src/recorder/erlang.rs",
+    "src/recorder/report.rs",
 ];
 
 const FORBIDDEN: &[&str] = &[

@@ -123,6 +123,37 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         assert!(kinds.contains(&kind), "timeline has `{kind}`: {kinds:?}");
     }
 
+    // The reports see the call and the agent's time around it.
+    let hour = chrono::Duration::hours(1);
+    let z = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = kefu::clock::now().to_utc();
+    let range = format!("from={}&to={}&interval=1h", z(now - hour), z(now + hour));
+    let report = get_json_until(
+        test.http,
+        &format!("/api/reports/agents?{range}&agent=1001"),
+        |r| r["rows"][0]["handling_ms"].as_i64().is_some_and(|h| h > 0),
+    )
+    .await;
+    let row = &report["rows"][0];
+    assert_eq!(row["handled"], 1, "{report}");
+    assert_eq!(row["fcr"], 1.0, "resolved, no repeat call: {report}");
+    assert!(
+        row["available_ms"].as_i64().is_some_and(|a| a > 0),
+        "{report}"
+    );
+    let report = get_json_until(test.http, &format!("/api/reports/queues?{range}"), |r| {
+        r["rows"].as_array().is_some_and(|rows| !rows.is_empty())
+    })
+    .await;
+    assert_eq!(
+        (
+            &report["rows"][0]["offered"],
+            &report["rows"][0]["answered"]
+        ),
+        (&1.into(), &1.into()),
+        "{report}"
+    );
+
     let queues = get_json_until(test.http, "/api/queues", |q| {
         q[0]["answered"].as_u64() == Some(1)
     })

@@ -6,13 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::{WAIT, answered_call, test_stores};
-use kefu::recorder::writer::{RecorderHandle, WriterCounts, WriterSettings, spawn_writer};
-use kefu::recorder::{CallRecord, TimelineEntry};
+use kefu::recorder::writer::{
+    CompletedCall, RecorderHandle, WriterCounts, WriterSettings, spawn_writer,
+};
 use kefu::store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-type Completed = (CallRecord, Vec<TimelineEntry>);
 
 /// A writer task with its own stop switch.
 struct Writer {
@@ -32,9 +31,9 @@ impl Writer {
         }
     }
 
-    fn record_all(&self, calls: &[Completed]) {
-        for (record, timeline) in calls.iter().cloned() {
-            self.handle.record(record, timeline);
+    fn record_all(&self, calls: &[CompletedCall]) {
+        for call in calls.iter().cloned() {
+            self.handle.write(call);
         }
     }
 
@@ -68,11 +67,11 @@ impl Writer {
 async fn assert_stored<'a>(
     store: &Store,
     db: &str,
-    expected: impl IntoIterator<Item = &'a Completed>,
+    expected: impl IntoIterator<Item = &'a CompletedCall>,
 ) {
     for expected in expected {
         let stored = store
-            .call_with_timeline(expected.0.call)
+            .call_with_timeline(expected.call.call)
             .await
             .expect("read");
         assert_eq!(stored.as_ref(), Some(expected), "{db}");
@@ -163,11 +162,12 @@ async fn a_failing_database_is_retried_and_nothing_is_lost() {
         (50, 0, 0),
         "{counts:?}"
     );
-    let (_, timeline) = store
-        .call_with_timeline(calls[49].0.call)
+    let timeline = store
+        .call_with_timeline(calls[49].call.call)
         .await
         .expect("read")
-        .expect("stored");
+        .expect("stored")
+        .timeline;
     assert_eq!(timeline.len(), 3);
     writer.stop().await;
 }

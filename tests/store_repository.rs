@@ -48,25 +48,25 @@ async fn a_call_and_its_timeline_read_back_exactly() {
         let full = answered_call(1);
         let mut bare = answered_call(2);
         // an abandoned call: every optional figure absent
-        bare.0.outcome = Outcome::Abandoned;
-        bare.0.agent = None;
-        bare.0.answered_at = None;
-        bare.0.talk_ended_at = None;
-        bare.0.wrap_up_ended_at = None;
-        bare.0.talk_ms = None;
-        bare.0.acw_ms = None;
-        bare.0.sla_met = None;
-        bare.0.short_abandon = true;
-        bare.0.disposition = None;
-        bare.0.survey_score = None;
-        bare.1.clear();
+        bare.call.outcome = Outcome::Abandoned;
+        bare.call.agent = None;
+        bare.call.answered_at = None;
+        bare.call.talk_ended_at = None;
+        bare.call.wrap_up_ended_at = None;
+        bare.call.talk_ms = None;
+        bare.call.acw_ms = None;
+        bare.call.sla_met = None;
+        bare.call.short_abandon = true;
+        bare.call.disposition = None;
+        bare.call.survey_score = None;
+        bare.timeline.clear();
         store
             .insert_calls(&[full.clone(), bare.clone()])
             .await
             .expect("insert");
         for expected in [full, bare] {
             let stored = store
-                .call_with_timeline(expected.0.call)
+                .call_with_timeline(expected.call.call)
                 .await
                 .expect("read")
                 .unwrap_or_else(|| panic!("{db}: call stored"));
@@ -87,11 +87,12 @@ async fn a_retried_batch_stores_each_call_once() {
             .insert_calls(&batch)
             .await
             .expect("the retry succeeds too");
-        let (_, timeline) = store
-            .call_with_timeline(batch[0].0.call)
+        let timeline = store
+            .call_with_timeline(batch[0].call.call)
             .await
             .expect("read")
-            .expect("stored");
+            .expect("stored")
+            .timeline;
         assert_eq!(timeline.len(), 3, "{db}: no duplicated timeline");
     }
 }
@@ -110,9 +111,9 @@ async fn a_customers_history_is_newest_first_and_complaints_are_the_unresolved_o
         let calls: Vec<_> = (0..7)
             .map(|n| {
                 let mut call = answered_call(n);
-                call.0.customer_id = Some(acme.id);
+                call.call.customer_id = Some(acme.id);
                 if n == 2 || n == 4 {
-                    call.0.disposition = Some(Disposition {
+                    call.call.disposition = Some(Disposition {
                         category: Category::Complaint,
                         resolved: n == 4,
                         notes: String::new(),
@@ -124,12 +125,12 @@ async fn a_customers_history_is_newest_first_and_complaints_are_the_unresolved_o
         store.insert_calls(&calls).await.expect("insert");
         let recent = store.recent_calls(acme.id, 5).await.expect("history");
         let order: Vec<_> = recent.iter().map(|c| c.call).collect();
-        let newest: Vec<_> = calls.iter().rev().take(5).map(|c| c.0.call).collect();
+        let newest: Vec<_> = calls.iter().rev().take(5).map(|c| c.call.call).collect();
         assert_eq!(order, newest, "{db}: newest first, five of seven");
         let open = store.open_complaints(acme.id, 5).await.expect("complaints");
         assert_eq!(open.len(), 1, "{db}");
         assert_eq!(
-            open[0].call, calls[2].0.call,
+            open[0].call, calls[2].call.call,
             "{db}: only the unresolved one"
         );
     }
@@ -159,19 +160,20 @@ async fn nul_characters_from_outside_are_stored_as_replacement_characters() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (db, store) in test_stores(&dir).await {
         let mut call = answered_call(1);
-        call.0.caller_number = "+1555\u{0}123".into();
-        if let Some(d) = call.0.disposition.as_mut() {
+        call.call.caller_number = "+1555\u{0}123".into();
+        if let Some(d) = call.call.disposition.as_mut() {
             d.notes = "said \u{0} twice".into();
         }
         store
             .insert_calls(&[call.clone()])
             .await
             .unwrap_or_else(|e| panic!("{db}: {e}"));
-        let (stored, _) = store
-            .call_with_timeline(call.0.call)
+        let stored = store
+            .call_with_timeline(call.call.call)
             .await
             .expect("read")
-            .expect("stored");
+            .expect("stored")
+            .call;
         assert_eq!(stored.caller_number, "+1555\u{fffd}123", "{db}");
         assert_eq!(
             stored.disposition.map(|d| d.notes),
@@ -190,12 +192,12 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
             .map(|n| {
                 let mut call = answered_call(n); // one second apart
                 if n % 2 == 1 {
-                    call.0.queue = Some(QueueId::new("repair"));
-                    call.0.agent = Some(AgentId::new("1005"));
+                    call.call.queue = Some(QueueId::new("repair"));
+                    call.call.agent = Some(AgentId::new("1005"));
                 }
                 if n == 4 {
-                    call.0.outcome = Outcome::Abandoned;
-                    call.0.agent = None;
+                    call.call.outcome = Outcome::Abandoned;
+                    call.call.agent = None;
                 }
                 call
             })
@@ -213,7 +215,7 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
             ..CallFilter::default()
         })
         .await;
-        let newest_first: Vec<_> = calls.iter().rev().map(|c| c.0.call).collect();
+        let newest_first: Vec<_> = calls.iter().rev().map(|c| c.call.call).collect();
         assert_eq!(ids(all), newest_first, "{db}");
         let repair = search(CallFilter {
             queue: Some(QueueId::new("repair")),
@@ -223,7 +225,7 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
         .await;
         assert_eq!(
             ids(repair),
-            vec![calls[5].0.call, calls[3].0.call, calls[1].0.call],
+            vec![calls[5].call.call, calls[3].call.call, calls[1].call.call],
             "{db}"
         );
         let abandoned = search(CallFilter {
@@ -232,8 +234,8 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
             ..CallFilter::default()
         })
         .await;
-        assert_eq!(ids(abandoned), vec![calls[4].0.call], "{db}");
-        let t = |n: usize| Timestamp::from_micros(calls[n].0.arrived_at.as_micros());
+        assert_eq!(ids(abandoned), vec![calls[4].call.call], "{db}");
+        let t = |n: usize| Timestamp::from_micros(calls[n].call.arrived_at.as_micros());
         let window = search(CallFilter {
             from: Some(t(1)),
             to: Some(t(3)),
@@ -243,17 +245,17 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
         .await;
         assert_eq!(
             ids(window),
-            vec![calls[2].0.call, calls[1].0.call],
+            vec![calls[2].call.call, calls[1].call.call],
             "{db}: from inclusive, to exclusive"
         );
         let by_agent_and_caller = search(CallFilter {
             agent: Some(AgentId::new("1005")),
-            caller_number: Some(calls[3].0.caller_number.clone()),
+            caller_number: Some(calls[3].call.caller_number.clone()),
             limit: 100,
             ..CallFilter::default()
         })
         .await;
-        assert_eq!(ids(by_agent_and_caller), vec![calls[3].0.call], "{db}");
+        assert_eq!(ids(by_agent_and_caller), vec![calls[3].call.call], "{db}");
         let two = search(CallFilter {
             limit: 2,
             ..CallFilter::default()

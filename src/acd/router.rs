@@ -8,6 +8,7 @@ use super::model::{AgentSpec, CallSpec, Decision, OfferEnd, Overflow, QueueSpec,
 use crate::config::Strategy;
 use crate::domain::AgentState;
 use crate::domain::{AgentId, CallId, QueueId, Timestamp};
+use crate::recorder::AgentStateSpan;
 
 type QueueIdx = usize;
 type AgentIdx = usize;
@@ -62,6 +63,8 @@ struct AgentEntry {
     /// For each served queue: (queue, first step this agent qualifies at, strategy figure).
     serves: Vec<(QueueIdx, Option<usize>)>,
     status: AgentStatus,
+    /// When the current public state began.
+    status_since: Timestamp,
     calls_today: i64,
     talk_today_ms: i64,
     last_offer_seq: u64,
@@ -121,6 +124,8 @@ pub struct Router {
     calls: HashMap<CallId, CallEntry>,
     timers: BTreeSet<(Timestamp, u64, Timer)>,
     seq: u64,
+    /// Agents' finished state spans, for the recorder to take.
+    spans: Vec<AgentStateSpan>,
 }
 
 impl Router {
@@ -150,6 +155,7 @@ impl Router {
             calls: HashMap::new(),
             timers: BTreeSet::new(),
             seq: 0,
+            spans: Vec::new(),
         };
         for agent in agents {
             router.add_agent(agent);
@@ -170,6 +176,7 @@ impl Router {
             spec,
             serves,
             status: AgentStatus::LoggedOut,
+            status_since: Timestamp::default(),
             calls_today: 0,
             talk_today_ms: 0,
             last_offer_seq: 0,
@@ -185,13 +192,13 @@ impl Router {
     // ---- agents -------------------------------------------------------------------------
 
     /// The agent logs in: not ready until they ask to be available.
-    pub fn login(&mut self, agent: &AgentId) {
+    pub fn login(&mut self, agent: &AgentId, now: Timestamp) {
         let Some(&a) = self.agent_index.get(agent) else {
             return;
         };
         if self.agents[a].status == AgentStatus::LoggedOut {
             self.set_logged_in(a, true);
-            self.agents[a].status = AgentStatus::NotReady { until: None };
+            self.set_status(a, AgentStatus::NotReady { until: None }, now);
         }
     }
 
@@ -215,23 +222,23 @@ impl Router {
     }
 
     /// The agent takes a break. Refused (false) while they hold or handle a call.
-    pub fn take_break(&mut self, agent: &AgentId, reason: String) -> bool {
-        self.leave_service(agent, AgentStatus::Break { reason })
+    pub fn take_break(&mut self, agent: &AgentId, reason: String, now: Timestamp) -> bool {
+        self.leave_service(agent, AgentStatus::Break { reason }, now)
     }
 
     /// The agent logs out (or their session is gone). Refused while they handle a call.
-    pub fn logout(&mut self, agent: &AgentId) -> bool {
+    pub fn logout(&mut self, agent: &AgentId, now: Timestamp) -> bool {
         let Some(&a) = self.agent_index.get(agent) else {
             return false;
         };
-        let ok = self.leave_service(agent, AgentStatus::LoggedOut);
+        let ok = self.leave_service(agent, AgentStatus::LoggedOut, now);
         if ok && self.agents[a].status == AgentStatus::LoggedOut {
             self.set_logged_in(a, false);
         }
         ok
     }
 
-    fn leave_service(&mut self, agent: &AgentId, to: AgentStatus) -> bool {
+    fn leave_service(&mut self, agent: &AgentId, to: AgentStatus, now: Timestamp) -> bool {
         let Some(&a) = self.agent_index.get(agent) else {
             return false;
         };
@@ -240,7 +247,7 @@ impl Router {
             AgentStatus::LoggedOut if to != AgentStatus::LoggedOut => false,
             _ => {
                 self.remove_from_available(a);
-                self.agents[a].status = to;
+                self.set_status(a, to, now);
                 true
             }
         }
@@ -251,10 +258,9 @@ impl Router {
         let Some(&a) = self.agent_index.get(agent) else {
             return;
         };
-        let entry = &mut self.agents[a];
-        if entry.status == (AgentStatus::Talking { call }) {
-            entry.status = AgentStatus::WrapUp { call };
-            entry.talk_today_ms += i64::try_from(talk.as_millis()).unwrap_or(i64::MAX);
+        if self.agents[a].status == (AgentStatus::Talking { call }) {
+            self.set_status(a, AgentStatus::WrapUp { call }, now);
+            self.agents[a].talk_today_ms += i64::try_from(talk.as_millis()).unwrap_or(i64::MAX);
             self.add_timer(now.plus(self.settings.wrap_up), Timer::WrapUpEnd(a, call));
         }
     }
@@ -271,7 +277,7 @@ impl Router {
     }
 
     fn become_available(&mut self, a: AgentIdx, now: Timestamp) -> Vec<Decision> {
-        self.agents[a].status = AgentStatus::Available { since: now };
+        self.set_status(a, AgentStatus::Available { since: now }, now);
         if let Some(call) = self.best_call_for(a) {
             return vec![self.reserve(a, call, now)];
         }
@@ -376,7 +382,7 @@ impl Router {
     }
 
     /// The agent answered and the legs are bridged: the call leaves the queue.
-    pub fn offer_answered(&mut self, call: CallId) {
+    pub fn offer_answered(&mut self, call: CallId, now: Timestamp) {
         let Some(entry) = self.calls.remove(&call) else {
             return;
         };
@@ -384,9 +390,8 @@ impl Router {
             .by_age
             .remove(&(entry.spec.enqueued_at, call));
         if let CallStatus::Offered { agent } = entry.status {
-            let agent = &mut self.agents[agent];
-            agent.status = AgentStatus::Talking { call };
-            agent.calls_today += 1;
+            self.set_status(agent, AgentStatus::Talking { call }, now);
+            self.agents[agent].calls_today += 1;
         }
     }
 
@@ -400,7 +405,7 @@ impl Router {
             return Vec::new();
         };
         let until = now.plus(self.settings.not_ready_after_no_answer);
-        self.agents[agent].status = AgentStatus::NotReady { until: Some(until) };
+        self.set_status(agent, AgentStatus::NotReady { until: Some(until) }, now);
         self.add_timer(until, Timer::NotReadyEnd(agent));
         self.requeue(call, now)
     }
@@ -574,9 +579,8 @@ impl Router {
 
     fn reserve(&mut self, a: AgentIdx, call: CallId, now: Timestamp) -> Decision {
         self.seq += 1;
-        let agent = &mut self.agents[a];
-        agent.status = AgentStatus::Offered { call };
-        agent.last_offer_seq = self.seq;
+        self.set_status(a, AgentStatus::Offered { call }, now);
+        self.agents[a].last_offer_seq = self.seq;
         if let Some(entry) = self.calls.get_mut(&call) {
             entry.status = CallStatus::Offered { agent: a };
         }
@@ -666,6 +670,49 @@ impl Router {
     fn step_at(&self, q: QueueIdx, waited: Duration) -> usize {
         let steps = &self.queues[q].spec.steps;
         steps.iter().rposition(|s| s.after <= waited).unwrap_or(0)
+    }
+
+    /// Moves an agent to `status` at `now`. When their public state (or break reason)
+    /// changes, the span of the state they leave goes out for the recorder.
+    fn set_status(&mut self, a: AgentIdx, status: AgentStatus, now: Timestamp) {
+        let old = &self.agents[a].status;
+        if public_state(old).0 != public_state(&status).0
+            || break_reason(old) != break_reason(&status)
+        {
+            self.end_span(a, now);
+        }
+        self.agents[a].status = status;
+    }
+
+    /// Ends the agent's current span at `now`; a new one starts. Time logged out is not
+    /// kept, and an empty span is not worth a row.
+    fn end_span(&mut self, a: AgentIdx, now: Timestamp) {
+        let agent = &mut self.agents[a];
+        let (state, _) = public_state(&agent.status);
+        if state != AgentState::LoggedOut && agent.status_since < now {
+            self.spans.push(AgentStateSpan {
+                agent: agent.spec.id.clone(),
+                state,
+                reason: break_reason(&agent.status).map(str::to_owned),
+                started_at: agent.status_since,
+                ended_at: now,
+            });
+        }
+        agent.status_since = now;
+    }
+
+    /// The state spans finished since the last call.
+    pub fn take_spans(&mut self) -> Vec<AgentStateSpan> {
+        std::mem::take(&mut self.spans)
+    }
+
+    /// Ends every agent's current span at `now` (at shutdown, so that their time so far is
+    /// recorded) and returns all finished spans.
+    pub fn close_spans(&mut self, now: Timestamp) -> Vec<AgentStateSpan> {
+        for a in 0..self.agents.len() {
+            self.end_span(a, now);
+        }
+        self.take_spans()
     }
 
     fn set_logged_in(&mut self, a: AgentIdx, logged_in: bool) {
@@ -759,6 +806,13 @@ fn public_state(status: &AgentStatus) -> (AgentState, Option<CallId>) {
 }
 
 /// The first relaxation step whose skill requirements the agent meets, if any.
+fn break_reason(status: &AgentStatus) -> Option<&str> {
+    match status {
+        AgentStatus::Break { reason } => Some(reason),
+        _ => None,
+    }
+}
+
 fn first_qualifying_step(queue: &QueueSpec, agent: &AgentSpec) -> Option<usize> {
     queue.steps.iter().position(|step| {
         step.skills

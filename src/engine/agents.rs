@@ -27,7 +27,7 @@ impl Engine {
     /// A (re)connected agent gets their state, and the offer in flight if they come back
     /// before it rang out.
     fn agent_connected(&mut self, agent: &AgentId) {
-        self.router.login(agent);
+        self.router.login(agent, clock::now());
         let state = self
             .router
             .agent_state(agent)
@@ -62,7 +62,7 @@ impl Engine {
             self.router.agent_state(agent),
             Some(AgentState::Available | AgentState::NotReady | AgentState::Break)
         ) {
-            self.router.logout(agent);
+            self.router.logout(agent, clock::now());
         }
     }
 
@@ -88,7 +88,7 @@ impl Engine {
             }
             RequestedState::Break => {
                 let reason = reason.unwrap_or_else(|| "break".into());
-                if self.router.take_break(agent, reason.clone()) {
+                if self.router.take_break(agent, reason.clone(), now) {
                     self.push(
                         agent,
                         ServerMessage::State {
@@ -102,7 +102,7 @@ impl Engine {
                 }
             }
             RequestedState::LoggedOut => {
-                if self.router.logout(agent) {
+                if self.router.logout(agent, now) {
                     self.push(
                         agent,
                         ServerMessage::State {

@@ -347,7 +347,7 @@ impl Engine {
             let rule = self.tier_rule(&tier, &queue);
             self.live.answered(&queue, &tier, wait, rule.threshold);
         }
-        self.router.offer_answered(call);
+        self.router.offer_answered(call, at);
         self.ports
             .metrics
             .event_to_decision

@@ -227,10 +227,10 @@ pub async fn call(
     let call = CallId::parse(&id).map_err(|_| ApiError::BadRequest {
         message: "call id must be a UUID".into(),
     })?;
-    let (record, timeline) = state
+    let completed = state
         .store
         .call_with_timeline(call)
         .await?
         .ok_or(ApiError::NotFound { what: "call" })?;
-    Ok(Json(json!({ "call": record, "timeline": timeline })))
+    Ok(Json(completed))
 }

@@ -1,13 +1,15 @@
-//! The database writer: completed calls go into a bounded queue (`record` never blocks the
-//! engine) and one task writes them in batches, one transaction each.
+//! The database writer: records (completed calls, agent state spans) go into a bounded queue
+//! (`write` never blocks the engine) and one task per kind writes them in batches, one
+//! transaction each.
 //!
 //! When a batch fails (database down or slow), it is appended to the spill file (JSON lines)
 //! and the writer goes on; routing never waits. After the next successful write the spill is
 //! replayed and emptied, and a restart replays what an earlier run left there. Inserts are
-//! idempotent per call, so a replay cut short and repeated stores nothing twice. Only if the
+//! idempotent per record, so a replay cut short and repeated stores nothing twice. Only if the
 //! spill file itself cannot be written are batches retried in memory; and only if the
 //! queue is full are records dropped (counted and logged).
 
+use std::future::Future;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,15 +20,18 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::recorder::{CallRecord, TimelineEntry};
-use crate::store::Store;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::recorder::{AgentStateSpan, CallRecord, TimelineEntry};
+use crate::store::{Store, StoreError};
 
 /// How the writer batches, spills and retries.
 #[derive(Clone, Debug)]
 pub struct WriterSettings {
-    /// Calls the queue holds before new ones are dropped.
+    /// Records the queue holds before new ones are dropped.
     pub capacity: usize,
-    /// Calls per transaction, at most.
+    /// Records per transaction, at most.
     pub batch_size: usize,
     /// Where failed batches wait on disk; `None` keeps them in memory only.
     pub spill: Option<PathBuf>,
@@ -65,17 +70,17 @@ pub struct WriterStats {
 /// A copy of the counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterCounts {
-    /// Calls waiting in memory to be written.
+    /// Records waiting in memory to be written.
     pub queued: u64,
-    /// Calls written to the database (replayed ones included).
+    /// Records written to the database (replayed ones included).
     pub written: u64,
     /// Failed write attempts.
     pub retries: u64,
-    /// Calls appended to the spill file.
+    /// Records appended to the spill file.
     pub spilled: u64,
-    /// Calls written from the spill file.
+    /// Records written from the spill file.
     pub replayed: u64,
-    /// Calls lost: the queue was full, or shutdown could neither write nor spill them.
+    /// Records lost: the queue was full, or shutdown could neither write nor spill them.
     pub dropped: u64,
 }
 
@@ -94,39 +99,90 @@ impl WriterStats {
     }
 }
 
-/// One spilled call, one JSON line each.
-#[derive(serde::Deserialize)]
-struct Spilled {
-    call: CallRecord,
-    timeline: Vec<TimelineEntry>,
+/// A kind of record the writer stores: how a batch goes into the database, and what one is
+/// called in logs. Spilled as one JSON line per record.
+pub trait Durable: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The record's name in logs ("call", "agent state").
+    const KIND: &'static str;
+
+    /// Stores a batch in one transaction; records already stored are skipped.
+    fn insert(store: &Store, batch: &[Self])
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Names the record in a log line (no customer data).
+    fn id(&self) -> String;
 }
 
-/// The same line, written without copying the call.
-#[derive(serde::Serialize)]
-struct SpillLine<'a> {
-    call: &'a CallRecord,
-    timeline: &'a [TimelineEntry],
+/// A completed call with its timeline: what the engine hands over when a call ends.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct CompletedCall {
+    /// The call's figures.
+    pub call: CallRecord,
+    /// Its timeline.
+    pub timeline: Vec<TimelineEntry>,
 }
 
-/// Where the engine hands completed calls.
-#[derive(Clone, Debug)]
-pub struct RecorderHandle {
-    tx: mpsc::Sender<(CallRecord, Vec<TimelineEntry>)>,
+impl Durable for CompletedCall {
+    const KIND: &'static str = "call";
+
+    fn insert(
+        store: &Store,
+        batch: &[Self],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        store.insert_calls(batch)
+    }
+
+    fn id(&self) -> String {
+        self.call.call.to_string()
+    }
+}
+
+impl Durable for AgentStateSpan {
+    const KIND: &'static str = "agent state";
+
+    fn insert(
+        store: &Store,
+        batch: &[Self],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        store.insert_agent_states(batch)
+    }
+
+    fn id(&self) -> String {
+        format!("{} {}", self.agent, self.state.as_str())
+    }
+}
+
+/// Where the engine hands records of one kind.
+#[derive(Debug)]
+pub struct WriterHandle<T> {
+    tx: mpsc::Sender<T>,
     stats: Arc<WriterStats>,
 }
 
-impl RecorderHandle {
-    /// Queues a completed call for writing. Never blocks; a full queue drops the call and
-    /// counts it (logged as an error).
-    pub fn record(&self, call: CallRecord, timeline: Vec<TimelineEntry>) {
-        match self.tx.try_send((call, timeline)) {
+impl<T> Clone for WriterHandle<T> {
+    fn clone(&self) -> Self {
+        WriterHandle {
+            tx: self.tx.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+/// The completed-call writer.
+pub type RecorderHandle = WriterHandle<CompletedCall>;
+
+impl<T: Durable> WriterHandle<T> {
+    /// Queues a record for writing. Never blocks; a full queue drops the record and counts
+    /// it (logged as an error).
+    pub fn write(&self, record: T) {
+        match self.tx.try_send(record) {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
             Err(refused) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                let call_id = refused.into_inner().0.call;
-                tracing::error!(call_id = %call_id, "recorder queue full or closed; call record dropped");
+                let id = refused.into_inner().id();
+                tracing::error!(record = %id, kind = T::KIND, "recorder queue full or closed; record dropped");
             }
         }
     }
@@ -137,43 +193,46 @@ impl RecorderHandle {
     }
 }
 
+impl RecorderHandle {
+    /// Queues a completed call for writing (see [`WriterHandle::write`]).
+    pub fn record(&self, call: CallRecord, timeline: Vec<TimelineEntry>) {
+        self.write(CompletedCall { call, timeline });
+    }
+}
+
 /// Starts the writer task (which first replays a spill left by an earlier run).
-pub fn spawn_writer(
+pub fn spawn_writer<T: Durable>(
     store: Store,
     settings: WriterSettings,
     cancel: CancellationToken,
     tracker: &TaskTracker,
-) -> RecorderHandle {
+) -> WriterHandle<T> {
     let (tx, rx) = mpsc::channel(settings.capacity.max(1));
     let stats = Arc::new(WriterStats::default());
     let writer = Writer {
         store,
         settings,
         stats: stats.clone(),
+        kind: std::marker::PhantomData,
     };
     tracker.spawn(writer.run(rx, cancel));
-    RecorderHandle { tx, stats }
+    WriterHandle { tx, stats }
 }
 
-type Batch = Vec<(CallRecord, Vec<TimelineEntry>)>;
-
-struct Writer {
+struct Writer<T> {
     store: Store,
     settings: WriterSettings,
     stats: Arc<WriterStats>,
+    kind: std::marker::PhantomData<T>,
 }
 
-impl Writer {
-    async fn run(
-        self,
-        mut rx: mpsc::Receiver<(CallRecord, Vec<TimelineEntry>)>,
-        cancel: CancellationToken,
-    ) {
+impl<T: Durable> Writer<T> {
+    async fn run(self, mut rx: mpsc::Receiver<T>, cancel: CancellationToken) {
         let mut delay = self.settings.backoff;
         let mut batch = Vec::with_capacity(self.settings.batch_size);
         let mut healthy = self.replay_spill().await.is_ok();
         loop {
-            // After a failure, try again after `delay` even if no call ends meanwhile.
+            // After a failure, try again after `delay` even if nothing new comes meanwhile.
             let retry_due = !healthy && (self.spill_waiting() || !batch.is_empty());
             tokio::select! {
                 () = cancel.cancelled() => break,
@@ -203,11 +262,11 @@ impl Writer {
 
     /// Writes the batch; on failure spills it (or keeps it for a retry when there is no
     /// spill file). True when the database took it.
-    async fn write_or_spill(&self, batch: &mut Batch) -> bool {
+    async fn write_or_spill(&self, batch: &mut Vec<T>) -> bool {
         if batch.is_empty() {
             return true;
         }
-        match self.store.insert_calls(batch).await {
+        match T::insert(&self.store, batch).await {
             Ok(()) => {
                 self.counted(batch.len(), &self.stats.written);
                 batch.clear();
@@ -215,7 +274,7 @@ impl Writer {
             }
             Err(error) => {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %error, calls = batch.len(), "writing calls failed");
+                tracing::warn!(error = %error, kind = T::KIND, records = batch.len(), "writing records failed");
                 if self.spill(batch).is_ok() {
                     self.counted(batch.len(), &self.stats.spilled);
                     batch.clear();
@@ -225,65 +284,65 @@ impl Writer {
         }
     }
 
-    /// Appends the batch to the spill file, one JSON line per call, and syncs it.
-    fn spill(&self, batch: &Batch) -> std::io::Result<()> {
+    /// Appends the batch to the spill file, one JSON line per record, and syncs it.
+    fn spill(&self, batch: &[T]) -> std::io::Result<()> {
         let Some(path) = &self.settings.spill else {
             return Err(std::io::Error::other("no spill file configured"));
         };
         let written = append_lines(path, batch);
         if let Err(error) = &written {
-            tracing::error!(error = %error, path = %path.display(), "cannot spill calls; keeping them in memory");
+            tracing::error!(error = %error, path = %path.display(), "cannot spill records; keeping them in memory");
         }
         written
     }
 
-    /// Writes the spill file's calls to the database and empties it.
+    /// Writes the spill file's records to the database and empties it.
     async fn replay_spill(&self) -> Result<(), ()> {
         let Some(path) = &self.settings.spill else {
             return Ok(());
         };
-        let calls = match read_lines(path) {
-            Ok(calls) => calls,
+        let records: Vec<T> = match read_lines(path) {
+            Ok(records) => records,
             Err(error) => {
                 tracing::error!(error = %error, path = %path.display(), "cannot read the spill file");
                 return Err(());
             }
         };
-        if calls.is_empty() {
+        if records.is_empty() {
             return Ok(());
         }
-        for chunk in calls.chunks(self.settings.batch_size.max(1)) {
-            if let Err(error) = self.store.insert_calls(chunk).await {
+        for chunk in records.chunks(self.settings.batch_size.max(1)) {
+            if let Err(error) = T::insert(&self.store, chunk).await {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %error, "replaying spilled calls failed; will retry");
+                tracing::warn!(error = %error, kind = T::KIND, "replaying spilled records failed; will retry");
                 return Err(());
             }
         }
-        let n = calls.len() as u64;
+        let n = records.len() as u64;
         self.stats.written.fetch_add(n, Ordering::Relaxed);
         self.stats.replayed.fetch_add(n, Ordering::Relaxed);
         if let Err(error) = std::fs::remove_file(path) {
-            tracing::error!(error = %error, "spilled calls written but the file stays; they will be skipped as duplicates");
+            tracing::error!(error = %error, "spilled records written but the file stays; they will be skipped as duplicates");
         }
-        tracing::info!(calls = n, "spilled calls written to the database");
+        tracing::info!(
+            records = n,
+            kind = T::KIND,
+            "spilled records written to the database"
+        );
         Ok(())
     }
 
     /// Shutdown: writes what is left for at most `drain_for`, then spills the rest; counts
     /// what neither took as dropped.
-    async fn drain(
-        &self,
-        mut batch: Batch,
-        mut rx: mpsc::Receiver<(CallRecord, Vec<TimelineEntry>)>,
-    ) {
+    async fn drain(&self, mut batch: Vec<T>, mut rx: mpsc::Receiver<T>) {
         rx.close();
-        while let Ok(call) = rx.try_recv() {
-            batch.push(call);
+        while let Ok(record) = rx.try_recv() {
+            batch.push(record);
         }
         let mut done = 0;
         let write = async {
             for chunk in batch.chunks(self.settings.batch_size.max(1)) {
-                self.store.insert_calls(chunk).await?;
+                T::insert(&self.store, chunk).await?;
                 self.counted(chunk.len(), &self.stats.written);
                 done += chunk.len();
             }
@@ -291,23 +350,30 @@ impl Writer {
         };
         match tokio::time::timeout(self.settings.drain_for, write).await {
             Ok(Ok(())) => return,
-            Ok(Err(error)) => tracing::warn!(error = %error, "shutdown: writing calls failed"),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, kind = T::KIND, "shutdown: writing records failed")
+            }
             Err(_) => tracing::warn!("shutdown: the database is too slow"),
         }
         let left = batch.split_off(done);
         if self.spill(&left).is_ok() {
             self.counted(left.len(), &self.stats.spilled);
             tracing::info!(
-                calls = left.len(),
-                "shutdown: calls spilled; the next start writes them"
+                records = left.len(),
+                kind = T::KIND,
+                "shutdown: records spilled; the next start writes them"
             );
         } else {
             self.counted(left.len(), &self.stats.dropped);
-            tracing::error!(calls = left.len(), "shutdown: call records lost");
+            tracing::error!(
+                records = left.len(),
+                kind = T::KIND,
+                "shutdown: records lost"
+            );
         }
     }
 
-    /// Moves `n` calls out of `queued` into `counter`.
+    /// Moves `n` records out of `queued` into `counter`.
     fn counted(&self, n: usize, counter: &AtomicU64) {
         let n = n as u64;
         counter.fetch_add(n, Ordering::Relaxed);
@@ -315,7 +381,7 @@ impl Writer {
     }
 }
 
-fn append_lines(path: &Path, batch: &Batch) -> std::io::Result<()> {
+fn append_lines<T: Serialize>(path: &Path, batch: &[T]) -> std::io::Result<()> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder)?;
     }
@@ -324,30 +390,30 @@ fn append_lines(path: &Path, batch: &Batch) -> std::io::Result<()> {
         .append(true)
         .open(path)?;
     let mut text = Vec::new();
-    for (call, timeline) in batch {
-        serde_json::to_writer(&mut text, &SpillLine { call, timeline })?;
+    for record in batch {
+        serde_json::to_writer(&mut text, record)?;
         text.push(b'\n');
     }
     file.write_all(&text)?;
     file.sync_data()
 }
 
-/// The spilled calls; a line that does not parse (a torn last write) is skipped and logged.
-fn read_lines(path: &Path) -> std::io::Result<Batch> {
+/// The spilled records; a line that does not parse (a torn last write) is skipped and logged.
+fn read_lines<T: DeserializeOwned>(path: &Path) -> std::io::Result<Vec<T>> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut calls = Vec::new();
+    let mut records = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line?;
-        match serde_json::from_str::<Spilled>(&line) {
-            Ok(c) => calls.push((c.call, c.timeline)),
+        match serde_json::from_str(&line) {
+            Ok(record) => records.push(record),
             Err(error) => {
-                tracing::error!(line = n + 1, error = %error, "unreadable spilled call skipped")
+                tracing::error!(line = n + 1, error = %error, "unreadable spilled record skipped")
             }
         }
     }
-    Ok(calls)
+    Ok(records)
 }

@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Doing, Store, StoreError, with_pool};
 use crate::domain::{AgentId, CallId, Disposition, NodeId, Outcome, QueueId, TierId, Timestamp};
+use crate::recorder::writer::CompletedCall;
 use crate::recorder::{CallRecord, TimelineEntry};
 
 const INSERT_CALL: &str = "INSERT INTO calls (call_id, node, caller_number, destination, \
@@ -53,9 +54,44 @@ fn default_limit() -> u32 {
 }
 
 /// A bound value of a search.
-enum Bind {
+pub(super) enum Bind {
     Int(i64),
     Text(String),
+}
+
+/// ` WHERE a AND b …` with `$n` placeholders numbered in order, and the values to bind.
+fn where_clause(conditions: Vec<(&str, Bind)>) -> (String, Vec<Bind>) {
+    let mut texts = Vec::new();
+    let mut binds = Vec::new();
+    for (condition, value) in conditions {
+        binds.push(value);
+        texts.push(condition.replace('?', &format!("${}", binds.len())));
+    }
+    let filters = if texts.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", texts.join(" AND "))
+    };
+    (filters, binds)
+}
+
+/// Binds the values in order.
+fn bound<'q, DB, O>(
+    mut query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for bind in binds {
+        query = match bind {
+            Bind::Int(v) => query.bind(*v),
+            Bind::Text(v) => query.bind(v.as_str()),
+        };
+    }
+    query
 }
 
 /// One stored call in brief (the screen-pop's history, the load test's check).
@@ -83,13 +119,10 @@ impl Store {
     ///
     /// # Errors
     /// The transaction fails; nothing of the batch is stored then.
-    pub async fn insert_calls(
-        &self,
-        batch: &[(CallRecord, Vec<TimelineEntry>)],
-    ) -> Result<(), StoreError> {
+    pub async fn insert_calls(&self, batch: &[CompletedCall]) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.doing("starting a transaction")?;
-            for (call, timeline) in batch {
+            for CompletedCall { call, timeline } in batch {
                 let (category, resolved, notes) = match &call.disposition {
                     Some(d) => (Some(d.category.as_str()), Some(d.resolved), Some(storable(&d.notes))),
                     None => (None, None, None),
@@ -151,7 +184,7 @@ impl Store {
     pub async fn call_with_timeline(
         &self,
         call: CallId,
-    ) -> Result<Option<(CallRecord, Vec<TimelineEntry>)>, StoreError> {
+    ) -> Result<Option<CompletedCall>, StoreError> {
         let id = call.to_string();
         let sql = format!("{SELECT_CALL} WHERE call_id = $1");
         let row: Option<CallRow> = with_pool!(self, pool => {
@@ -179,7 +212,10 @@ impl Store {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok(Some((row.into_record()?, timeline)))
+        Ok(Some(CompletedCall {
+            call: row.into_record()?,
+            timeline,
+        }))
     }
 
     /// Stored calls matching `filter`, newest first.
@@ -188,54 +224,62 @@ impl Store {
     /// The query fails or a row cannot be read back.
     pub async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<CallRecord>, StoreError> {
         let mut conditions = Vec::new();
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut add = |condition: &str, value: Bind| {
-            binds.push(value);
-            conditions.push(condition.replace('?', &format!("${}", binds.len())));
-        };
         if let Some(from) = filter.from {
-            add("arrived_at >= ?", Bind::Int(from.as_micros()));
+            conditions.push(("arrived_at >= ?", Bind::Int(from.as_micros())));
         }
         if let Some(to) = filter.to {
-            add("arrived_at < ?", Bind::Int(to.as_micros()));
+            conditions.push(("arrived_at < ?", Bind::Int(to.as_micros())));
         }
         if let Some(queue) = &filter.queue {
-            add("queue = ?", Bind::Text(queue.to_string()));
+            conditions.push(("queue = ?", Bind::Text(queue.to_string())));
         }
         if let Some(agent) = &filter.agent {
-            add("agent = ?", Bind::Text(agent.to_string()));
+            conditions.push(("agent = ?", Bind::Text(agent.to_string())));
         }
         if let Some(outcome) = filter.outcome {
-            add("outcome = ?", Bind::Text(outcome.as_str().to_owned()));
+            conditions.push(("outcome = ?", Bind::Text(outcome.as_str().to_owned())));
         }
         if let Some(caller) = &filter.caller_number {
-            add("caller_number = ?", Bind::Text(caller.clone()));
+            conditions.push(("caller_number = ?", Bind::Text(caller.clone())));
         }
         if let Some(customer) = filter.customer_id {
-            add("customer_id = ?", Bind::Int(customer));
+            conditions.push(("customer_id = ?", Bind::Int(customer)));
         }
         let limit = i64::from(filter.limit.clamp(1, MAX_LIST));
-        let filters = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        let (filters, mut binds) = where_clause(conditions);
+        binds.push(Bind::Int(limit));
         let sql = format!(
             "{SELECT_CALL}{filters} ORDER BY arrived_at DESC, call_id LIMIT ${}",
-            binds.len() + 1
+            binds.len()
         );
         let rows: Vec<CallRow> = with_pool!(self, pool => {
-            let mut query = sqlx::query_as(&sql);
-            for bind in &binds {
-                query = match bind {
-                    Bind::Int(v) => query.bind(*v),
-                    Bind::Text(v) => query.bind(v.as_str()),
-                };
-            }
-            query.bind(limit).fetch_all(pool).await
+            bound(sqlx::query_as(&sql), &binds).fetch_all(pool).await
         })
         .doing("searching calls")?;
         rows.into_iter().map(CallRow::into_record).collect()
+    }
+
+    /// Streams every stored call matching `conditions` (SQL with one `?` for its value)
+    /// into `each`, without holding them all in memory.
+    ///
+    /// # Errors
+    /// The query fails or a row cannot be read back.
+    pub(super) async fn each_call(
+        &self,
+        conditions: Vec<(&str, Bind)>,
+        doing: &'static str,
+        mut each: impl FnMut(CallRecord) + Send,
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        let (filters, binds) = where_clause(conditions);
+        let sql = format!("{SELECT_CALL}{filters}");
+        with_pool!(self, pool => {
+            let mut rows = bound(sqlx::query_as::<_, CallRow>(&sql), &binds).fetch(pool);
+            while let Some(row) = rows.try_next().await.doing(doing)? {
+                each(row.into_record()?);
+            }
+        });
+        Ok(())
     }
 
     /// Every stored call's id, outcome and enqueue time, oldest first (load-test checks).
@@ -412,7 +456,7 @@ impl CallRow {
 
 /// Text as both databases take it: PostgreSQL refuses NUL in text, and a caller number or
 /// a note with one (both come from outside) must not block the writer, so it becomes U+FFFD.
-fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains('\0') {
         std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
     } else {
@@ -421,7 +465,7 @@ fn storable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A stored snake_case word back into its enum (`answered` → `Outcome::Answered`).
-fn word<T: DeserializeOwned>(what: &'static str, value: &str) -> Result<T, StoreError> {
+pub(super) fn word<T: DeserializeOwned>(what: &'static str, value: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|_| {
         StoreError::Corrupt {
             what,

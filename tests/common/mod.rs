@@ -272,12 +272,7 @@ async fn pg_schema_store(url: &str) -> kefu::store::Store {
 }
 
 /// A completed, answered call with a three-entry timeline; `n` varies ids and times.
-pub fn answered_call(
-    n: i64,
-) -> (
-    kefu::recorder::CallRecord,
-    Vec<kefu::recorder::TimelineEntry>,
-) {
+pub fn answered_call(n: i64) -> kefu::recorder::writer::CompletedCall {
     use kefu::domain::*;
     use kefu::recorder::{CallRecord, TimelineEntry};
     let call = CallId::random();
@@ -324,7 +319,10 @@ pub fn answered_call(
             detail: serde_json::json!({ "n": n }),
         })
         .collect();
-    (record, timeline)
+    kefu::recorder::writer::CompletedCall {
+        call: record,
+        timeline,
+    }
 }
 
 /// A simulated FreeSWITCH on a free port with `sim` settings.

@@ -109,7 +109,7 @@ fn call_goes_to_the_longest_idle_eligible_agent() {
 #[test]
 fn higher_tier_call_jumps_ahead_of_earlier_standard_calls() {
     let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
-    r.login(&AgentId::new("a1"));
+    r.login(&AgentId::new("a1"), t(0));
     assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
     assert!(r.enqueue(call(2, "general", 0, t(1)), t(1)).is_empty());
     assert!(r.enqueue(call(3, "general", 30, t(2)), t(2)).is_empty());
@@ -122,7 +122,7 @@ fn higher_tier_call_jumps_ahead_of_earlier_standard_calls() {
 #[test]
 fn aging_lets_a_long_waiting_standard_call_beat_a_new_higher_priority_call() {
     let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
-    r.login(&AgentId::new("a1"));
+    r.login(&AgentId::new("a1"), t(0));
     // 10 points per minute: after 4 minutes the standard call has 40 > 30.
     assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
     assert!(r.enqueue(call(2, "general", 30, t(240)), t(240)).is_empty());
@@ -135,7 +135,7 @@ fn aging_lets_a_long_waiting_standard_call_beat_a_new_higher_priority_call() {
 #[test]
 fn equal_priority_is_first_come_first_served() {
     let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
-    r.login(&AgentId::new("a1"));
+    r.login(&AgentId::new("a1"), t(0));
     for n in 1..=3 {
         assert!(
             r.enqueue(call(n, "general", 10, t(n as i64)), t(n as i64))
@@ -168,7 +168,7 @@ fn no_answer_puts_call_back_at_head_of_queue_and_agent_not_ready() {
         agent("a2", &["general"], &[("billing", 7)]),
     ]);
     assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
-    r.login(&AgentId::new("a2"));
+    r.login(&AgentId::new("a2"), t(0));
     assert_eq!(
         r.enqueue(call(1, "general", 0, t(1)), t(1)),
         vec![offer(1, "a1")]
@@ -219,7 +219,7 @@ fn account_manager_gets_their_customer_first_then_anyone_after_the_window() {
         agent("manager", &["general"], &[("billing", 7)]),
         agent("other", &["general"], &[("billing", 9)]),
     ]);
-    r.login(&AgentId::new("manager"));
+    r.login(&AgentId::new("manager"), t(0));
     assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
     let mut key = call(1, "general", 30, t(1));
     key.account_manager = Some(AgentId::new("manager"));
@@ -236,7 +236,7 @@ fn account_manager_gets_their_customer_first_then_anyone_after_the_window() {
         agent("manager", &["general"], &[("billing", 7)]),
         agent("other", &["general"], &[("billing", 9)]),
     ]);
-    r.login(&AgentId::new("manager"));
+    r.login(&AgentId::new("manager"), t(0));
     assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
     assert!(r.enqueue(key, t(1)).is_empty());
     assert_eq!(
@@ -249,7 +249,7 @@ fn account_manager_gets_their_customer_first_then_anyone_after_the_window() {
 #[test]
 fn max_wait_overflows_to_the_configured_action() {
     let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
-    r.login(&AgentId::new("a1"));
+    r.login(&AgentId::new("a1"), t(0));
     assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
     let decisions = r.tick(t(300));
     assert_eq!(
@@ -293,7 +293,7 @@ fn agent_freed_takes_the_highest_priority_call_across_their_queues() {
         ],
         vec![agent("a1", &["q1", "q2"], &[])],
     );
-    r.login(&AgentId::new("a1"));
+    r.login(&AgentId::new("a1"), t(0));
     assert!(r.enqueue(call(1, "q1", 0, t(0)), t(0)).is_empty());
     assert!(r.enqueue(call(2, "q2", 20, t(1)), t(1)).is_empty());
     assert_eq!(
@@ -332,7 +332,7 @@ fn wrap_up_then_available_takes_the_waiting_call() {
         r.enqueue(call(1, "general", 0, t(0)), t(0)),
         vec![offer(1, "a1")]
     );
-    r.offer_answered(id(1));
+    r.offer_answered(id(1), t(0));
     assert_eq!(
         r.agent_state(&AgentId::new("a1")),
         Some(AgentState::Talking)
@@ -347,6 +347,52 @@ fn wrap_up_then_available_takes_the_waiting_call() {
 }
 
 #[test]
+fn every_state_an_agent_leaves_becomes_a_span() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    let a1 = AgentId::new("a1");
+    r.login(&a1, t(0));
+    assert!(r.make_available(&a1, t(5)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(10)), t(10)),
+        vec![offer(1, "a1")]
+    );
+    r.offer_answered(id(1), t(12));
+    r.call_ended(&a1, id(1), Duration::from_secs(60), t(72));
+    assert!(r.wrap_up_done(&a1, id(1), t(80)).is_empty());
+    assert!(r.take_break(&a1, "lunch".into(), t(90)));
+    let spans: Vec<_> = r
+        .take_spans()
+        .into_iter()
+        .map(|s| (s.state, s.reason, s.started_at, s.ended_at))
+        .collect();
+    use AgentState::*;
+    assert_eq!(
+        spans,
+        [
+            (NotReady, None, t(0), t(5)),
+            (Available, None, t(5), t(10)),
+            (Offered, None, t(10), t(12)),
+            (Talking, None, t(12), t(72)),
+            (WrapUp, None, t(72), t(80)),
+            (Available, None, t(80), t(90)),
+        ]
+    );
+    // Still on break at shutdown: the break so far is recorded; logged-out time is not.
+    let closed = r.close_spans(t(100));
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        (
+            closed[0].state,
+            closed[0].reason.as_deref(),
+            closed[0].ended_at
+        ),
+        (Break, Some("lunch"), t(100))
+    );
+    assert!(r.logout(&a1, t(100)));
+    assert!(r.close_spans(t(200)).is_empty());
+}
+
+#[test]
 fn wrap_up_timer_makes_the_agent_available_again() {
     let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
     assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
@@ -354,7 +400,7 @@ fn wrap_up_timer_makes_the_agent_available_again() {
         r.enqueue(call(1, "general", 0, t(0)), t(0)),
         vec![offer(1, "a1")]
     );
-    r.offer_answered(id(1));
+    r.offer_answered(id(1), t(0));
     r.call_ended(&AgentId::new("a1"), id(1), Duration::from_secs(60), t(60));
     assert!(r.tick(t(89)).is_empty());
     assert_eq!(
@@ -533,6 +579,23 @@ mod properties {
         Ok(())
     }
 
+    /// Each agent's spans follow one another in time without overlap, and none is empty or
+    /// logged out. (Two in a row may share a state: one that lasted no time lies between.)
+    fn check_spans(spans: &[AgentStateSpan]) -> Result<(), String> {
+        let mut last: HashMap<&AgentId, &AgentStateSpan> = HashMap::new();
+        for span in spans {
+            if span.started_at >= span.ended_at || span.state == AgentState::LoggedOut {
+                return Err(format!("bad span {span:?}"));
+            }
+            if let Some(before) = last.insert(&span.agent, span) {
+                if span.started_at < before.ended_at {
+                    return Err(format!("{span:?} overlaps {before:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn agent_id(i: usize) -> AgentId {
         AgentId::new(format!("a{i}"))
     }
@@ -548,6 +611,7 @@ mod properties {
             let (mut entered, mut answered, mut abandoned, mut overflowed) = (0usize, 0usize, 0usize, 0usize);
             let mut waiting_or_offered: Vec<CallId> = Vec::new();
             let mut talking: HashMap<usize, CallId> = HashMap::new();
+            let mut spans = Vec::new();
             for op in ops {
                 let decisions = match op {
                     Op::Arrive { queue, priority, manager } => {
@@ -564,8 +628,8 @@ mod properties {
                         r.remove_call(call, now)
                     }
                     Op::Available { agent } => r.make_available(&agent_id(agent), now),
-                    Op::Break { agent } => { r.take_break(&agent_id(agent), "x".into()); Vec::new() }
-                    Op::Logout { agent } => { r.logout(&agent_id(agent)); Vec::new() }
+                    Op::Break { agent } => { r.take_break(&agent_id(agent), "x".into(), now); Vec::new() }
+                    Op::Logout { agent } => { r.logout(&agent_id(agent), now); Vec::new() }
                     Op::Answer { pick } | Op::NoAnswer { pick } => {
                         let offered: Vec<(usize, CallId)> = r.agents.iter().enumerate()
                             .filter_map(|(a, e)| match e.status { AgentStatus::Offered { call } => Some((a, call)), _ => None })
@@ -573,7 +637,7 @@ mod properties {
                         if offered.is_empty() { Vec::new() } else {
                             let (a, call) = offered[pick % offered.len()];
                             if matches!(op, Op::Answer { .. }) {
-                                r.offer_answered(call);
+                                r.offer_answered(call, now);
                                 waiting_or_offered.retain(|c| *c != call);
                                 answered += 1;
                                 talking.insert(a, call);
@@ -617,17 +681,20 @@ mod properties {
                     }
                 }
                 check(&r, now).map_err(TestCaseError::fail)?;
+                spans.extend(r.take_spans());
                 let in_router = r.calls.len();
                 prop_assert_eq!(in_router, waiting_or_offered.len(), "router and test disagree on calls in queue");
                 prop_assert_eq!(entered, answered + abandoned + overflowed + in_router, "counts balance");
             }
+            spans.extend(r.close_spans(now));
+            check_spans(&spans).map_err(TestCaseError::fail)?;
         }
 
         #[test]
         fn equal_priority_calls_are_served_first_come_first_served(n in 2..30usize) {
             let agent = AgentId::new("a1");
             let mut r = billing_router(vec![super::agent("a1", &["general"], &[("billing", 9)])]);
-            r.login(&agent);
+            r.login(&agent, t(0));
             for i in 0..n {
                 prop_assert_eq!(r.enqueue(call(i as u128 + 1, "general", 0, t(i as i64)), t(i as i64)), vec![]);
             }
@@ -640,7 +707,7 @@ mod properties {
                     Some(done) => r.wrap_up_done(&agent, done, now),
                 };
                 prop_assert_eq!(decisions, vec![Decision::Offer { call: next, agent: agent.clone() }]);
-                r.offer_answered(next);
+                r.offer_answered(next, now);
                 r.call_ended(&agent, next, Duration::from_secs(1), now);
                 previous = Some(next);
                 now = now.plus(Duration::from_secs(1));

@@ -1,0 +1,228 @@
+//! `GET /api/reports/queues` and `GET /api/reports/agents`: interval reports from the
+//! database, as JSON or (with `Accept: text/csv` or `format=csv`) as CSV. Supervisors only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Supervisor;
+use super::{ApiError, AppState};
+use crate::config::Config;
+use crate::domain::{AgentId, QueueId, TierId, Timestamp};
+use crate::recorder::report::{AgentReport, Interval, Period, QueueReport, TierTarget};
+
+/// What the reports take from the configuration.
+#[derive(Clone, Debug)]
+pub struct ReportSettings {
+    /// Days start at this zone's midnight unless the request names another.
+    pub time_zone: Tz,
+    /// Each tier's SL rule.
+    pub targets: Arc<HashMap<TierId, TierTarget>>,
+}
+
+impl ReportSettings {
+    /// From `[reports]` and `[[tiers]]`.
+    pub fn from_config(config: &Config) -> ReportSettings {
+        let targets = config
+            .tiers
+            .iter()
+            .map(|t| {
+                let target = TierTarget {
+                    threshold_ms: crate::store::millis(t.sla_threshold),
+                    target: t.sla_target,
+                };
+                (TierId::new(&t.name), target)
+            })
+            .collect();
+        ReportSettings {
+            time_zone: config.reports.time_zone,
+            targets: Arc::new(targets),
+        }
+    }
+}
+
+/// The query both reports take.
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    /// Start: an RFC 3339 time, or a date (its local midnight). Default: today's midnight.
+    from: Option<String>,
+    /// End (excluded), the same forms. Default: one day after `from`'s day began.
+    to: Option<String>,
+    /// `15m` (default), `1h` or `1d`.
+    interval: Option<Interval>,
+    /// IANA time zone for dates and day boundaries; default `[reports] time_zone`.
+    tz: Option<String>,
+    /// Only this queue (queue report).
+    queue: Option<String>,
+    /// Only this tier (queue report).
+    tier: Option<String>,
+    /// Only this agent (agent report).
+    agent: Option<String>,
+    /// `csv` for CSV whatever the Accept header says.
+    format: Option<String>,
+}
+
+/// The report's envelope in JSON.
+#[derive(Serialize)]
+struct Envelope<R> {
+    from: String,
+    to: String,
+    interval: Interval,
+    time_zone: &'static str,
+    rows: Vec<R>,
+}
+
+/// `GET /api/reports/queues?from=&to=&interval=15m|1h|1d&queue=&tier=&tz=`: per interval,
+/// queue and tier (plus all tiers together, unless `tier` is given): offered, answered,
+/// abandoned, short abandons, SL against the tier's target, ASA, abandon rate, AHT, wait
+/// p50/p90/p99, CSAT.
+///
+/// # Errors
+/// 401 without supervisor credentials, 400 for a bad range, 500 when the database fails.
+pub async fn queues(
+    _supervisor: Supervisor,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let period = period(&q, &state.reports)?;
+    let queue = q.queue.as_deref().map(QueueId::new);
+    let tier = q.tier.as_deref().map(TierId::new);
+    let targets = state.reports.targets.as_ref().clone();
+    let mut report = QueueReport::new(period, targets, tier.is_some());
+    state
+        .store
+        .fill_queue_report(&mut report, &period, queue.as_ref(), tier.as_ref())
+        .await?;
+    respond(&headers, q.format.as_deref(), &period, report.rows())
+}
+
+/// `GET /api/reports/agents?from=&to=&interval=&agent=&tz=`: per interval and agent:
+/// handled, AHT, talk, ACW, state times, occupancy, FCR, CSAT.
+///
+/// # Errors
+/// 401 without supervisor credentials, 400 for a bad range, 500 when the database fails.
+pub async fn agents(
+    _supervisor: Supervisor,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let period = period(&q, &state.reports)?;
+    let agent = q.agent.as_deref().map(AgentId::new);
+    let mut report = AgentReport::new(period);
+    state
+        .store
+        .fill_agent_report(&mut report, &period, agent.as_ref())
+        .await?;
+    respond(&headers, q.format.as_deref(), &period, report.rows())
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest {
+        message: message.into(),
+    }
+}
+
+/// The request's range, intervals and time zone.
+fn period(q: &ReportQuery, settings: &ReportSettings) -> Result<Period, ApiError> {
+    let tz = match &q.tz {
+        Some(name) => name
+            .parse::<Tz>()
+            .map_err(|_| bad(format!("tz: unknown time zone `{name}` (an IANA name)")))?,
+        None => settings.time_zone,
+    };
+    let today = crate::clock::now().to_utc().with_timezone(&tz).date_naive();
+    let from = match &q.from {
+        Some(text) => time(text, tz, "from")?,
+        None => midnight(today, tz),
+    };
+    let to = match &q.to {
+        Some(text) => time(text, tz, "to")?,
+        None => {
+            let day = from.to_utc().with_timezone(&tz).date_naive();
+            midnight(day.succ_opt().unwrap_or(day), tz)
+        }
+    };
+    Period::new(from, to, q.interval.unwrap_or(Interval::Quarter), tz)
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// An RFC 3339 time, or a date meaning its midnight in `tz`.
+fn time(text: &str, tz: Tz, name: &str) -> Result<Timestamp, ApiError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(Timestamp::from_micros(at.timestamp_micros()));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|date| midnight(date, tz))
+        .map_err(|_| {
+            bad(format!(
+                "{name}: an RFC 3339 time (2026-12-04T08:00:00Z) or a date (2026-12-04)"
+            ))
+        })
+}
+
+/// The first moment of `date` in `tz` (midnight, or the first time after a DST gap).
+fn midnight(date: NaiveDate, tz: Tz) -> Timestamp {
+    let start = (0..3).find_map(|hour| {
+        let naive = date.and_hms_opt(hour, 0, 0)?;
+        tz.from_local_datetime(&naive).earliest()
+    });
+    start.map_or_else(
+        || {
+            Timestamp::from_micros(
+                date.and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp_micros(),
+            )
+        },
+        |t| Timestamp::from_micros(t.timestamp_micros()),
+    )
+}
+
+/// JSON by default; CSV (one header line, one line per row) when asked for.
+fn respond<R: Serialize>(
+    headers: &HeaderMap,
+    format: Option<&str>,
+    period: &Period,
+    rows: Vec<R>,
+) -> Result<Response, ApiError> {
+    let wants_csv = format == Some("csv")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/csv"));
+    if wants_csv {
+        let body = csv_text(&rows).map_err(|e| {
+            tracing::error!(error = %e, "writing a CSV report failed");
+            bad("the report cannot be written as CSV")
+        })?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(Json(Envelope {
+        from: period.label(period.from()),
+        to: period.label(period.to()),
+        interval: period.interval(),
+        time_zone: period.time_zone().name(),
+        rows,
+    })
+    .into_response())
+}
+
+fn csv_text<R: Serialize>(rows: &[R]) -> Result<String, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
