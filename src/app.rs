@@ -199,7 +199,10 @@ fn load_flows(config: &Config) -> anyhow::Result<FlowSet> {
             let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid IVR flows:\n{}", listed.join("\n"))
         })?;
-    for name in std::iter::once(&config.flows.default).chain(config.flows.routes.values()) {
+    let named = std::iter::once(&config.flows.default)
+        .chain(config.flows.routes.values())
+        .chain(config.flows.survey.as_ref());
+    for name in named {
         if flows.get(name).is_none() {
             anyhow::bail!("flows: no flow `{name}` in {}", config.flows.dir.display());
         }

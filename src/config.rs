@@ -136,6 +136,10 @@ pub struct FlowsConfig {
     /// Dialed number -> flow name.
     #[serde(default)]
     pub routes: BTreeMap<String, String>,
+    /// The flow callers hear after the agent hangs up (the satisfaction survey); none when
+    /// absent: the caller is hung up with the agent.
+    #[serde(default)]
+    pub survey: Option<String>,
 }
 
 /// One `[[freeswitch]]` node.

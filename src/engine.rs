@@ -153,6 +153,7 @@ struct Settings {
     dial_strings: HashMap<AgentId, String>,
     routes: HashMap<String, String>,
     default_flow: String,
+    survey_flow: Option<String>,
     ring_timeout: Duration,
     wrap_up: Duration,
     moh: String,
@@ -420,6 +421,7 @@ fn settings_from(config: &Config) -> Settings {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         default_flow: config.flows.default.clone(),
+        survey_flow: config.flows.survey.clone(),
         ring_timeout: config.acd.ring_timeout,
         wrap_up: config.acd.wrap_up,
         moh: config.acd.moh.clone(),

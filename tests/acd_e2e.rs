@@ -52,6 +52,7 @@ async fn world(adjust: impl FnOnce(&mut Config)) -> World {
     let dir = flows.path().to_owned();
     let test = spawn_app(|config| {
         config.flows.dir = dir;
+        config.flows.survey = None; // these flows have none: callers hang up with the agent
         config.flows.routes = [
             (GENERAL.to_owned(), "main".to_owned()),
             (COMPLAINTS.to_owned(), "complaints".to_owned()),

@@ -35,9 +35,10 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
     let mut agent = AgentClient::login(test.http, "1001", "demo").await;
     agent.set_available().await;
 
-    // ACME Corp (platinum, account manager 1001) presses 2 (English) then 1 (inquiry).
+    // ACME Corp (platinum, account manager 1001) presses 2 (English) then 1 (inquiry), and
+    // 4 in the survey after the agent hangs up.
     let mut caller = CallerScript::new("+15551234567", "8005550100");
-    caller.digits = ["2", "1"].into_iter().map(String::from).collect();
+    caller.digits = ["2", "1", "4"].into_iter().map(String::from).collect();
     caller.patience = Duration::from_secs(60);
     let call = switch.place_call(caller);
 
@@ -102,6 +103,11 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
     assert_eq!(stored["call"]["queue"], "general");
     assert_eq!(stored["call"]["tier"], "platinum");
     assert_eq!(stored["call"]["disposition"]["category"], "inquiry");
+    assert_eq!(stored["call"]["survey_score"], 4, "{stored}");
+    assert_eq!(
+        stored["call"]["ivr_path"][0]["node"], "greeting",
+        "the path is the main flow's, not the survey's: {stored}"
+    );
     assert!(stored["call"]["wait_ms"].as_i64().is_some_and(|w| w >= 0));
     assert!(stored["call"]["talk_ms"].as_i64().is_some_and(|t| t > 0));
     let kinds: Vec<&str> = stored["timeline"]
@@ -119,6 +125,7 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         "talk_ended",
         "hung_up",
         "wrap_up_ended",
+        "survey",
     ] {
         assert!(kinds.contains(&kind), "timeline has `{kind}`: {kinds:?}");
     }
@@ -137,6 +144,7 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
     let row = &report["rows"][0];
     assert_eq!(row["handled"], 1, "{report}");
     assert_eq!(row["fcr"], 1.0, "resolved, no repeat call: {report}");
+    assert_eq!(row["csat"], 4.0, "{report}");
     assert!(
         row["available_ms"].as_i64().is_some_and(|a| a > 0),
         "{report}"

@@ -19,7 +19,7 @@ fn the_shipped_flows_load() {
         panic!("shipped flows invalid:\n{}", listed.join("\n"))
     });
     let names: Vec<&str> = flows.names().collect();
-    assert_eq!(names, ["after_hours", "main"]);
+    assert_eq!(names, ["after_hours", "main", "survey"]);
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn a_directory_check_reports_every_file() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ivr_flows/invalid");
     let errors = check_dir(&dir, &known());
     let files: std::collections::BTreeSet<_> = errors.iter().map(|e| e.path.clone()).collect();
-    assert_eq!(files.len(), 11, "{files:?}");
+    assert_eq!(files.len(), 12, "{files:?}");
     assert!(
         check_dir(Path::new("/nonexistent/flows"), &known())[0]
             .message

@@ -179,7 +179,7 @@ impl Callers {
         let mut rng = rand::rng();
         let reason = ["1", "1", "1", "2", "3"][rng.random_range(0..5)].to_owned();
         let language = ["1", "2"][rng.random_range(0..2)].to_owned();
-        let (number, digits) = match self.known.get(rng.random_range(0..self.known.len() + 2)) {
+        let (number, mut digits) = match self.known.get(rng.random_range(0..self.known.len() + 2)) {
             Some((phone, _)) => (phone.clone(), VecDeque::from([language, reason])),
             None => {
                 let number = format!("+1555{:07}", rng.random_range(0..10_000_000));
@@ -194,6 +194,11 @@ impl Callers {
                 )
             }
         };
+        // Four in five answer the survey after the agent hangs up, mostly content.
+        if rng.random_bool(0.8) {
+            digits
+                .push_back(["5", "5", "4", "4", "3", "2", "1"][rng.random_range(0..7)].to_owned());
+        }
         let patience = random_between(self.settings.patience); // simulated time, like the switch's
         let mut script = CallerScript::new(&number, &self.destination);
         script.digits = digits;

@@ -94,6 +94,8 @@ pub struct Session {
     pub reason: Option<String>,
     /// The IVR path.
     pub ivr_path: Vec<IvrStep>,
+    /// The IVR's variables when it ended (the survey starts with them).
+    pub ivr_vars: std::collections::BTreeMap<String, String>,
     /// The queue, once enqueued.
     pub queue: Option<QueueId>,
     /// Offers made.
@@ -102,6 +104,7 @@ pub struct Session {
     timeline: Vec<TimelineEntry>,
     hangup_cause: String,
     disposition: Option<Disposition>,
+    survey_score: Option<u8>,
     outcome: Option<Outcome>,
     answered_by: Option<AgentId>,
 }
@@ -145,6 +148,7 @@ impl Session {
             customer: Customer::default(),
             reason: None,
             ivr_path: Vec::new(),
+            ivr_vars: std::collections::BTreeMap::new(),
             queue: None,
             offers: 0,
             marks: Marks {
@@ -154,6 +158,7 @@ impl Session {
             timeline: Vec::new(),
             hangup_cause: String::new(),
             disposition: None,
+            survey_score: None,
             outcome: None,
             answered_by: None,
         };
@@ -285,6 +290,12 @@ impl Session {
         }
     }
 
+    /// The caller answered the post-call survey.
+    pub fn survey_answered(&mut self, score: u8, at: Timestamp) {
+        self.mark(at, "survey", json!({ "score": score }));
+        self.survey_score = Some(score);
+    }
+
     /// Whether the call is over and its record can be written.
     pub fn is_complete(&self) -> bool {
         self.phase == Phase::Ended
@@ -344,7 +355,7 @@ impl Session {
             offers: self.offers,
             ivr_path: serde_json::to_value(&self.ivr_path).unwrap_or_default(),
             disposition: self.disposition.clone(),
-            survey_score: None,
+            survey_score: self.survey_score,
         };
         (record, self.timeline.clone())
     }

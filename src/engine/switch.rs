@@ -32,7 +32,9 @@ impl Engine {
                 destination,
                 ..
             } => {
-                if !self.sessions.contains_key(&channel) {
+                if self.sessions.contains_key(&channel) {
+                    self.parked_after_talk(channel, at);
+                } else {
                     self.adopt(node, channel, caller_number, destination, at);
                 }
             }
@@ -100,7 +102,13 @@ impl Engine {
         let tier = self.settings.default_tier.clone();
         let session = Session::new(call, node.clone(), caller_number, destination, tier, at);
         self.execute(&node, call, "set", format!("kefu_call={call}"));
-        self.execute(&node, call, "set", "hangup_after_bridge=true".into());
+        // With a survey the caller stays when the agent hangs up: FreeSWITCH parks them again.
+        let after_bridge = if self.settings.survey_flow.is_some() {
+            "park_after_bridge=true"
+        } else {
+            "hangup_after_bridge=true"
+        };
+        self.execute(&node, call, "set", after_bridge.into());
         self.execute(&node, call, "answer", String::new());
         let ctx = CallContext {
             caller_number: &session.caller_number,
@@ -108,6 +116,41 @@ impl Engine {
         };
         let (run, step) = IvrRun::start(flow, &ctx, at);
         self.sessions.insert(call, session);
+        self.ivr.insert(call, run);
+        self.carry_step(call, step, at);
+    }
+
+    /// The agent hung up and FreeSWITCH parked the caller again (`park_after_bridge`): the
+    /// post-call survey starts, or the caller is hung up when there is none.
+    fn parked_after_talk(&mut self, call: CallId, at: Timestamp) {
+        let Some(session) = self.sessions.get(&call) else {
+            return;
+        };
+        let talk_over =
+            matches!(session.phase, Phase::Talking { .. }) && session.talk_time().is_some();
+        if !talk_over {
+            return; // a park kefu asked for, or a repeated event
+        }
+        let flow = self
+            .settings
+            .survey_flow
+            .as_ref()
+            .and_then(|name| self.flows.load().get(name));
+        let Some(flow) = flow else {
+            let hangup = Command::Hangup {
+                channel: call,
+                cause: "NORMAL_CLEARING".into(),
+            };
+            return self.send(&session.node.clone(), hangup, None);
+        };
+        let ctx = CallContext {
+            caller_number: &session.caller_number,
+            tier: &session.tier,
+        };
+        let (run, step) = IvrRun::start_with(flow, session.ivr_vars.clone(), &ctx, at);
+        if let Some(session) = self.sessions.get_mut(&call) {
+            session.phase = Phase::Ivr { pending: None };
+        }
         self.ivr.insert(call, run);
         self.carry_step(call, step, at);
     }
@@ -544,22 +587,29 @@ impl Engine {
     }
 }
 
-/// The IVR part of the call is over (queued, or ended in the IVR): its path goes into the
-/// session for the screen-pop and the record, and each node entered into the timeline.
+/// A run through a flow is over (queued, ended in the IVR, or the post-call survey done):
+/// each node entered goes into the timeline. The first run's path is the call's IVR path
+/// (screen-pop and record); a survey adds its score.
 pub(super) fn close_ivr(session: &mut Session, run: Option<IvrRun>) {
     let Some(run) = run else { return };
     for step in run.path() {
         let detail = json!({ "node": step.node, "digits": step.digits });
         session.mark(step.at, "ivr_node", detail);
     }
-    session.ivr_path = run
-        .path()
-        .iter()
-        .map(|p| IvrStep {
-            node: p.node.clone(),
-            digits: p.digits.clone(),
-        })
-        .collect();
+    if let (Some(score), Some(last)) = (run.survey_score(), run.path().last()) {
+        session.survey_answered(score, last.at);
+    }
+    if session.ivr_path.is_empty() {
+        session.ivr_path = run
+            .path()
+            .iter()
+            .map(|p| IvrStep {
+                node: p.node.clone(),
+                digits: p.digits.clone(),
+            })
+            .collect();
+        session.ivr_vars = run.vars().clone();
+    }
 }
 
 /// How many earlier calls and open complaints the screen-pop shows.

@@ -56,6 +56,8 @@ pub(crate) enum Node {
         next: NodeIx,
         on_fail: NodeIx,
     },
+    /// The post-call question: one key 1–5, the caller's satisfaction score.
+    Survey { input: Input, next: NodeIx },
     /// Looks the customer up, by caller number or by a collected variable.
     Lookup {
         by: LookupBy,

@@ -360,6 +360,11 @@ impl Resolver<'_> {
                     on_fail: on_fail?,
                 })
             }
+            "survey" => {
+                let next = self.required(&raw.next, "next", raw, check);
+                let input = self.input(raw, 1, 1, "[1-5]".into(), check)?;
+                Some(Node::Survey { input, next: next? })
+            }
             "lookup_customer" => {
                 let by = match raw.by.as_ref().map(|b| (b.get_ref().as_str(), b.span())) {
                     None | Some(("caller_number", _)) => Some(LookupBy::CallerNumber),
@@ -498,7 +503,7 @@ impl Resolver<'_> {
             other => {
                 check.error(
                     raw.kind.span(),
-                    format!("unknown node kind `{other}` (play, menu, collect, lookup_customer, branch, set, queue, transfer, hangup)"),
+                    format!("unknown node kind `{other}` (play, menu, collect, survey, lookup_customer, branch, set, queue, transfer, hangup)"),
                 );
                 None
             }
@@ -530,6 +535,7 @@ impl Resolver<'_> {
                 "next",
                 "on_fail",
             ],
+            "survey" => &["prompt", "invalid_prompt", "tries", "timeout", "next"],
             "lookup_customer" => &["by", "variable", "found", "not_found"],
             "branch" => &["cases", "otherwise"],
             "set" => &["vars", "channel", "next"],
@@ -807,7 +813,12 @@ fn graph_checks(
         }
     }
     // Among nodes that take no input, any cycle repeats forever.
-    let silent = |n: &Node| !matches!(n, Node::Menu { .. } | Node::Collect { .. });
+    let silent = |n: &Node| {
+        !matches!(
+            n,
+            Node::Menu { .. } | Node::Collect { .. } | Node::Survey { .. }
+        )
+    };
     let mut state = vec![0u8; nodes.len()]; // 0 new, 1 on the path, 2 done
     let mut reported = BTreeSet::new();
     for root in 0..nodes.len() {
@@ -847,7 +858,9 @@ fn find_silent_cycle(
 
 fn successors(node: &Node) -> Vec<NodeIx> {
     match node {
-        Node::Play { next, .. } | Node::Set { next, .. } => vec![*next],
+        Node::Play { next, .. } | Node::Set { next, .. } | Node::Survey { next, .. } => {
+            vec![*next]
+        }
         Node::Menu {
             options, on_fail, ..
         } => options.values().copied().chain([*on_fail]).collect(),

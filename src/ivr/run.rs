@@ -28,19 +28,36 @@ pub struct IvrRun {
     customer_known: bool,
     steps: u32,
     path: Vec<PathStep>,
+    /// The score a `survey` node got, 1–5.
+    survey_score: Option<u8>,
 }
 
 impl IvrRun {
     /// Starts `flow` for a call; the first step is what to do now.
     pub fn start(flow: Arc<Flow>, ctx: &CallContext, now: Timestamp) -> (IvrRun, Step) {
+        IvrRun::start_with(flow, BTreeMap::new(), ctx, now)
+    }
+
+    /// Starts `flow` with variables an earlier run set (the caller's language, for the
+    /// post-call survey); the flow's own fill in the rest.
+    pub fn start_with(
+        flow: Arc<Flow>,
+        mut vars: BTreeMap<String, String>,
+        ctx: &CallContext,
+        now: Timestamp,
+    ) -> (IvrRun, Step) {
+        for (name, value) in &flow.vars {
+            vars.entry(name.clone()).or_insert_with(|| value.clone());
+        }
         let mut run = IvrRun {
             at: flow.start,
-            vars: flow.vars.clone(),
+            vars,
             flow,
             pending_sets: VecDeque::new(),
             customer_known: false,
             steps: 0,
             path: Vec::new(),
+            survey_score: None,
         };
         let step = run.enter(run.at, ctx, now);
         (run, step)
@@ -92,6 +109,14 @@ impl IvrRun {
                     AppResult::Done | AppResult::NoInput => self.enter(*on_fail, ctx, now),
                 }
             }
+            Node::Survey { next, .. } => {
+                self.note_digits(&result);
+                if let AppResult::Digits(d) = &result {
+                    // FreeSWITCH checked `[1-5]`; what arrives from the network is checked again.
+                    self.survey_score = d.parse().ok().filter(|s| (1..=5).contains(s));
+                }
+                self.enter(*next, ctx, now)
+            }
             // A report for a node that started no application: a stale event, stay put.
             Node::Lookup { .. }
             | Node::Branch { .. }
@@ -131,6 +156,16 @@ impl IvrRun {
         &self.path
     }
 
+    /// The run's variables (passed on to the post-call survey).
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// The score the caller gave in a `survey` node, if any.
+    pub fn survey_score(&self) -> Option<u8> {
+        self.survey_score
+    }
+
     /// The flow the call is in now.
     pub fn flow_name(&self) -> &str {
         &self.flow.name
@@ -159,7 +194,9 @@ impl IvrRun {
                         arg: self.playlist(prompts),
                     };
                 }
-                Node::Menu { input, .. } | Node::Collect { input, .. } => {
+                Node::Menu { input, .. }
+                | Node::Collect { input, .. }
+                | Node::Survey { input, .. } => {
                     return Step::Execute {
                         app: "play_and_get_digits".into(),
                         arg: self.digits_arg(input),

@@ -285,6 +285,41 @@ kind = "hangup"
     );
 }
 
+fn survey_flow() -> Arc<Flow> {
+    flow("survey", include_str!("../../../ivr_flows/survey.toml"))
+}
+
+#[test]
+fn the_survey_asks_in_the_callers_language_and_keeps_a_score_of_1_to_5() {
+    let tier = TierId::new("standard");
+    let now = office_open();
+    let chinese = [("lang".to_owned(), "zh".to_owned())].into();
+    let (mut run, step) = IvrRun::start_with(survey_flow(), chinese, &ctx(&tier), now);
+    assert_eq!(
+        step,
+        Step::Execute {
+            app: "play_and_get_digits".into(),
+            arg: "1 1 2 5000 # kefu/zh/survey_question.wav kefu/zh/survey_invalid.wav kefu_digits ^[1-5]$ 3000".into(),
+        }
+    );
+    let step = run.on_app_done(digits("4"), &ctx(&tier), now);
+    assert_eq!(prompt_of(&step), "ivr/ivr-thank_you_for_calling.wav");
+    assert_eq!(run.survey_score(), Some(4));
+    let step = run.on_app_done(AppResult::Done, &ctx(&tier), now);
+    assert!(matches!(step, Step::Hangup { .. }), "{step:?}");
+}
+
+#[test]
+fn a_survey_without_an_answer_or_with_a_bad_one_has_no_score() {
+    let tier = TierId::new("standard");
+    for result in [AppResult::NoInput, digits("9"), digits("45"), digits("x")] {
+        let (mut run, _) = IvrRun::start(survey_flow(), &ctx(&tier), office_open());
+        let step = run.on_app_done(result.clone(), &ctx(&tier), office_open());
+        assert_eq!(prompt_of(&step), "ivr/ivr-thank_you_for_calling.wav");
+        assert_eq!(run.survey_score(), None, "{result:?}");
+    }
+}
+
 #[test]
 fn business_hours_follow_the_flows_time_zone() {
     let hours = main_flow();
