@@ -179,6 +179,9 @@ pub struct Engine {
     tracker: TaskTracker,
     snapshot: Arc<ArcSwap<Snapshot>>,
     dirty: bool,
+    /// When the FreeSWITCH event being handled was read off its socket (for the
+    /// event → decision latency).
+    event_received: Option<Instant>,
 }
 
 /// Channel capacity for FreeSWITCH events into the engine (nodes wait when it is full).
@@ -223,6 +226,7 @@ pub fn build(
         tracker,
         snapshot: snapshot.clone(),
         dirty: true,
+        event_received: None,
     };
     let handle = EngineHandle { control, snapshot };
     (
@@ -244,7 +248,11 @@ pub async fn run(mut engine: Engine, mut inputs: Receivers, cancel: Cancellation
         let deadline = engine.next_deadline();
         tokio::select! {
             () = cancel.cancelled() => break,
-            Some(event) = inputs.switch.recv() => engine.on_switch(event),
+            Some(event) = inputs.switch.recv() => {
+                engine.event_received = Some(event.received);
+                engine.on_switch(event);
+                engine.event_received = None;
+            }
             Some(input) = inputs.control.recv() => engine.on_input(input),
             () = sleep_until(deadline) => engine.on_timer(),
             _ = publish.tick() => engine.publish_if_dirty(),
@@ -312,7 +320,7 @@ impl Engine {
                     self.ports
                         .metrics
                         .decision_to_command
-                        .observe(decided.elapsed().as_secs_f64());
+                        .record(decided.elapsed());
                 }
             }
             Err(error) => {

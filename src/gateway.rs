@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues", get(api::queues))
         .route("/api/queues/{name}/staffing", get(api::staffing))
         .route("/api/snapshot", get(api::snapshot))
+        .route("/api/latency", get(api::latency))
         .route("/api/calls", get(api::calls))
         .route("/api/calls/{uuid}", get(api::call))
         .route("/api/reports/queues", get(reports::queues))

@@ -162,6 +162,26 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         "{report}"
     );
 
+    // kefu timed its own part: the call placed, the bridge commanded, the screen-pop written.
+    let latency = get_json_until(test.http, "/api/latency", |l| {
+        l["decision_to_screen_pop"]["count"] == 1
+    })
+    .await;
+    for figure in [
+        "event_to_decision",
+        "decision_to_command",
+        "decision_to_screen_pop",
+    ] {
+        let count = latency[figure]["count"].as_u64().unwrap_or(0);
+        assert!(count >= 1, "{figure}: {latency}");
+        assert!(
+            latency[figure]["p99_us"]
+                .as_u64()
+                .is_some_and(|p| p < 1_000_000),
+            "{latency}"
+        );
+    }
+
     let queues = get_json_until(test.http, "/api/queues", |q| {
         q[0]["answered"].as_u64() == Some(1)
     })

@@ -19,6 +19,7 @@ use kefu::config::{AgentConfig, Config, NodeConfig, Secret};
 use kefu::domain::{AgentId, CallId, Timestamp};
 use kefu::sim::agents::{AgentBehaviour, AgentReport, run_agent};
 use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimConfig};
+use kefu::telemetry::LatencyPercentiles;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -64,6 +65,29 @@ pub struct Report {
     pub agent_error_samples: Vec<String>,
     /// Calls placed per second, measured.
     pub placed_per_second: f64,
+    /// kefu's own latencies, from its metrics (µs).
+    pub kefu: KefuLatency,
+}
+
+/// kefu's internal latencies over the run, as its `/api/latency` reports them.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct KefuLatency {
+    /// ESL event read → routing decision (the call placed in its queue).
+    pub event_to_decision: Option<LatencyPercentiles>,
+    /// Decision → ESL command handed to the node writer.
+    pub decision_to_command: Option<LatencyPercentiles>,
+    /// Decision → screen-pop written to the agent's socket.
+    pub decision_to_screen_pop: Option<LatencyPercentiles>,
+}
+
+impl KefuLatency {
+    fn of(metrics: &kefu::telemetry::Metrics) -> KefuLatency {
+        KefuLatency {
+            event_to_decision: metrics.event_to_decision.percentiles(),
+            decision_to_command: metrics.decision_to_command.percentiles(),
+            decision_to_screen_pop: metrics.decision_to_pop.percentiles(),
+        }
+    }
 }
 
 /// Percentiles in ms (µs resolution).
@@ -160,7 +184,8 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         reports.push(agent.await.unwrap_or_default());
     }
     let stored = app.store.call_outcomes().await?;
-    let report = compare(&placed, &stored, &reports, placed_per_second);
+    let mut report = compare(&placed, &stored, &reports, placed_per_second);
+    report.kefu = KefuLatency::of(&app.metrics);
     app.shutdown().await;
     for switch in switches {
         switch.shutdown().await;
@@ -312,6 +337,7 @@ fn compare(
             .cloned()
             .collect(),
         placed_per_second,
+        kefu: KefuLatency::default(),
     }
 }
 
@@ -326,8 +352,29 @@ pub fn summary(report: &Report) -> String {
             )
         })
         .unwrap_or_else(|| "enqueue → screen-pop: no offers".into());
+    let kefu_line = |name: &str, p: Option<LatencyPercentiles>| match p {
+        Some(p) => format!(
+            "\nkefu {name}: p50 {:.3} ms, p90 {:.3}, p99 {:.3}, p99.9 {:.3}, max {:.3} ({} values)",
+            ms(p.p50_us),
+            ms(p.p90_us),
+            ms(p.p99_us),
+            ms(p.p999_us),
+            ms(p.max_us),
+            p.count
+        ),
+        None => format!("\nkefu {name}: no values"),
+    };
+    let kefu = [
+        kefu_line("ESL event → decision", report.kefu.event_to_decision),
+        kefu_line("decision → command", report.kefu.decision_to_command),
+        kefu_line(
+            "decision → screen-pop written",
+            report.kefu.decision_to_screen_pop,
+        ),
+    ]
+    .concat();
     format!(
-        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; offers {}; agent errors {} {:?}\n{pop}",
+        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; offers {}; agent errors {} {:?}\n{pop}{kefu}",
         report.placed,
         report.placed_per_second,
         report.outcomes,
@@ -337,4 +384,8 @@ pub fn summary(report: &Report) -> String {
         report.agent_errors,
         report.agent_error_samples
     )
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
 }

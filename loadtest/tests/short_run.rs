@@ -25,6 +25,14 @@ async fn a_short_run_loses_no_call() {
         report.outcomes.get("answered").is_some_and(|&n| n > 0),
         "{report:?}"
     );
+    let placed = report
+        .kefu
+        .event_to_decision
+        .expect("kefu timed its decisions");
+    assert!(
+        placed.count > 0 && placed.p50_us <= placed.p99_us,
+        "{placed:?}"
+    );
     let pop = report.enqueue_to_pop_ms.expect("screen-pops measured");
     assert!(
         pop.count > 0 && pop.p50 <= pop.p99 && pop.p99 <= pop.max,

@@ -47,7 +47,7 @@ impl Engine {
                 self.on_app_done(channel, application_uuid, digits, at);
             }
             EventKind::JobCompleted { job, body } => self.on_job(job, &body, at, received),
-            EventKind::Bridged { a, b } => self.on_bridged(a, b, at, received),
+            EventKind::Bridged { a, b } => self.on_bridged(a, b, at),
             EventKind::Unbridged { channel, .. } => self.end_talk(channel, at),
             EventKind::HungUp { channel, cause, .. } => {
                 self.on_hung_up(channel, &cause, at, received)
@@ -333,6 +333,13 @@ impl Engine {
         self.execute(&node, call, "playback", moh);
         let decided = clock::monotonic();
         let decisions = self.router.enqueue(spec, at);
+        // The IVR's last event placed the call: offered at once or waiting.
+        if let Some(received) = self.event_received {
+            self.ports
+                .metrics
+                .event_to_decision
+                .record(received.elapsed());
+        }
         self.carry_out(decisions, decided);
     }
 
@@ -372,7 +379,7 @@ impl Engine {
         }
     }
 
-    fn on_bridged(&mut self, a: CallId, b: CallId, at: Timestamp, received: Instant) {
+    fn on_bridged(&mut self, a: CallId, b: CallId, at: Timestamp) {
         let call = if self.sessions.contains_key(&a) { a } else { b };
         let Some(session) = self.sessions.get_mut(&call) else {
             return;
@@ -391,10 +398,6 @@ impl Engine {
             self.live.answered(&queue, &tier, wait, rule.threshold);
         }
         self.router.offer_answered(call, at);
-        self.ports
-            .metrics
-            .event_to_decision
-            .observe(received.elapsed().as_secs_f64());
         self.push(&agent, ServerMessage::CallConnected { call }, None);
     }
 

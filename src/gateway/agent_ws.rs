@@ -73,7 +73,7 @@ async fn logged_in(
                     break;
                 }
                 if let Some(decided) = push.decided {
-                    state.metrics.decision_to_pop.observe(decided.elapsed().as_secs_f64());
+                    state.metrics.decision_to_pop.record(decided.elapsed());
                 }
             }
             incoming = stream.next() => match incoming {

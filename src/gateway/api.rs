@@ -215,6 +215,18 @@ pub async fn calls(
     Ok(Json(json!({ "calls": calls })))
 }
 
+/// `GET /api/latency`: kefu's own latencies since start, percentiles in microseconds (null
+/// before the first value): ESL event → routing decision, decision → ESL command handed to
+/// the node writer, decision → screen-pop written to the agent's socket.
+pub async fn latency(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    Json(json!({
+        "event_to_decision": m.event_to_decision.percentiles(),
+        "decision_to_command": m.decision_to_command.percentiles(),
+        "decision_to_screen_pop": m.decision_to_pop.percentiles(),
+    }))
+}
+
 /// `GET /api/calls/{uuid}`: a completed call's record and timeline.
 ///
 /// # Errors
