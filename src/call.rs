@@ -3,7 +3,7 @@
 
 pub mod event;
 
-pub use event::{Direction, Event, EventKind, KefuVars, LiveChannel};
+pub use event::{Direction, Event, EventKind, HungUpBy, KefuVars, LiveChannel};
 pub mod session;
 
 pub use session::{Customer, Phase, Session, SlaRule};

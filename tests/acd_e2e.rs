@@ -249,6 +249,13 @@ async fn a_caller_who_hangs_up_while_waiting_is_recorded_as_an_abandon() {
         kinds.contains(&"enqueued") && kinds.contains(&"hung_up"),
         "{kinds:?}"
     );
+    let hung_up = stored["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["kind"] == "hung_up"))
+        .map(|e| e["detail"].clone())
+        .unwrap_or_default();
+    assert_eq!(hung_up["by"], "caller", "{stored}");
+    assert_eq!(hung_up["phase"], "queued", "{stored}");
     let found = get_json_until(
         w.test.http,
         "/api/calls?outcome=abandoned&queue=general",

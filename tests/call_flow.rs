@@ -116,6 +116,16 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         .iter()
         .filter_map(|e| e["kind"].as_str())
         .collect();
+    // Who hung up: the agent's phone ended the talk, kefu ended the call after the survey.
+    let detail = |kind: &str| {
+        stored["timeline"]
+            .as_array()
+            .and_then(|t| t.iter().find(|e| e["kind"] == kind))
+            .map(|e| e["detail"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(detail("agent_hung_up")["by"], "agent", "{stored}");
+    assert_eq!(detail("hung_up")["by"], "switch", "{stored}");
     for kind in [
         "arrived",
         "ivr_node",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use bytes::BytesMut;
-use kefu::call::{Direction, EventKind};
+use kefu::call::{Direction, EventKind, HungUpBy};
 use kefu::domain::{CallId, NodeId, Timestamp};
 use kefu::esl::{EslEvent, Frame, FrameDecoder, Incoming, TranslateStats, classify, translate};
 use proptest::prelude::*;
@@ -200,6 +200,7 @@ fn real_json_events_translate_with_first_hangup_cause() {
             channel,
             direction,
             cause,
+            by,
             ..
         } = event.kind
         else {
@@ -208,6 +209,8 @@ fn real_json_events_translate_with_first_hangup_cause() {
         assert_eq!(Some(channel.to_string().as_str()), hangup.unique_id());
         assert_eq!(direction, Direction::Inbound);
         assert_eq!(cause, "NORMAL_CLEARING");
+        // sipp sent the BYE: `sip_hangup_disposition` is `recv_bye`.
+        assert_eq!(by, HungUpBy::Party);
         assert_eq!(event.at, hangup.timestamp().expect("timestamp"));
     }
     let plain_hangup = &events(PLAIN, "CHANNEL_HANGUP_COMPLETE")[0];

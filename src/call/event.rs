@@ -40,6 +40,39 @@ pub enum Direction {
     Outbound,
 }
 
+/// Who ended a leg, as FreeSWITCH's `sip_hangup_disposition` says: `recv_*` (the BYE,
+/// CANCEL or refusal came from the phone) or `send_*` (FreeSWITCH sent it: kefu asked, or
+/// the dialplan did, as with `hangup_after_bridge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HungUpBy {
+    /// The person on that leg (caller or agent) hung up.
+    Party,
+    /// FreeSWITCH hung the leg up.
+    Switch,
+    /// Not a SIP leg, or no disposition given.
+    Unknown,
+}
+
+impl HungUpBy {
+    /// From `variable_sip_hangup_disposition`.
+    pub fn from_disposition(disposition: Option<&str>) -> HungUpBy {
+        match disposition {
+            Some(d) if d.starts_with("recv_") => HungUpBy::Party,
+            Some(d) if d.starts_with("send_") => HungUpBy::Switch,
+            _ => HungUpBy::Unknown,
+        }
+    }
+
+    /// `party`, `switch` or `unknown`, for the timeline.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HungUpBy::Party => "party",
+            HungUpBy::Switch => "switch",
+            HungUpBy::Unknown => "unknown",
+        }
+    }
+}
+
 /// A channel found alive by `show channels as json` during reconciliation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveChannel {
@@ -138,6 +171,8 @@ pub enum EventKind {
         direction: Direction,
         /// `Hangup-Cause` (first of the duplicates).
         cause: String,
+        /// Who ended it, from `variable_sip_hangup_disposition`.
+        by: HungUpBy,
         /// kefu's variables on it.
         vars: KefuVars,
     },

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::call::HungUpBy;
 use crate::domain::{
     AgentId, CallId, Disposition, IvrStep, NodeId, Outcome, QueueId, TierId, Timestamp,
 };
@@ -245,15 +246,19 @@ impl Session {
 
     /// The caller's channel hung up. An answered call then waits for its wrap-up to end
     /// (phase `WrapUp`); any other call is complete.
-    pub fn hung_up(&mut self, cause: &str, at: Timestamp) {
+    pub fn hung_up(&mut self, cause: &str, by: HungUpBy, at: Timestamp) {
         self.talk_ended(at);
         self.hangup_cause = cause.to_owned();
         self.marks.ended = Some(at);
         let phase = std::mem::replace(&mut self.phase, Phase::Ended);
+        let by = match by {
+            HungUpBy::Party => "caller",
+            other => other.as_str(),
+        };
         self.mark(
             at,
             "hung_up",
-            json!({ "cause": cause, "phase": phase.name() }),
+            json!({ "cause": cause, "phase": phase.name(), "by": by }),
         );
         if self.outcome.is_none() {
             self.outcome = Some(if self.marks.enqueued.is_some() {
@@ -397,7 +402,7 @@ mod tests {
             t(20),
         );
         s.answered(t(27));
-        s.hung_up("NORMAL_CLEARING", t(127));
+        s.hung_up("NORMAL_CLEARING", HungUpBy::Party, t(127));
         assert_eq!(
             s.phase,
             Phase::WrapUp {
@@ -434,7 +439,7 @@ mod tests {
     fn short_abandon_is_excluded_from_sl() {
         let mut s = session();
         s.enqueued(QueueId::new("general"), t(10));
-        s.hung_up("NORMAL_CLEARING", t(13));
+        s.hung_up("NORMAL_CLEARING", HungUpBy::Party, t(13));
         assert!(s.is_complete());
         let (record, _) = s.record(Some(RULE));
         assert_eq!(record.outcome, Outcome::Abandoned);
@@ -447,7 +452,7 @@ mod tests {
     fn long_abandon_misses_sl() {
         let mut s = session();
         s.enqueued(QueueId::new("general"), t(10));
-        s.hung_up("NORMAL_CLEARING", t(40));
+        s.hung_up("NORMAL_CLEARING", HungUpBy::Party, t(40));
         let (record, _) = s.record(Some(RULE));
         assert!(!record.short_abandon);
         assert_eq!(record.sla_met, Some(false));
@@ -456,7 +461,7 @@ mod tests {
     #[test]
     fn caller_leaving_in_ivr_never_counts_towards_sl() {
         let mut s = session();
-        s.hung_up("NORMAL_CLEARING", t(8));
+        s.hung_up("NORMAL_CLEARING", HungUpBy::Party, t(8));
         let (record, _) = s.record(None);
         assert_eq!(record.outcome, Outcome::EndedInIvr);
         assert_eq!(record.ivr_ms, 8_000);

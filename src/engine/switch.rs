@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::{CustomerCard, Engine, Input, day_of};
 use crate::acd::{CallSpec, OfferEnd};
-use crate::call::{Direction, Event, EventKind, LiveChannel, Phase, Session};
+use crate::call::{Direction, Event, EventKind, HungUpBy, LiveChannel, Phase, Session};
 use crate::clock;
 use crate::domain::{CallId, NodeId, QueueId, Timestamp};
 use crate::esl::Command;
@@ -49,9 +49,9 @@ impl Engine {
             EventKind::JobCompleted { job, body } => self.on_job(job, &body, at, received),
             EventKind::Bridged { a, b } => self.on_bridged(a, b, at),
             EventKind::Unbridged { channel, .. } => self.end_talk(channel, at),
-            EventKind::HungUp { channel, cause, .. } => {
-                self.on_hung_up(channel, &cause, at, received)
-            }
+            EventKind::HungUp {
+                channel, cause, by, ..
+            } => self.on_hung_up(channel, &cause, by, at, received),
             EventKind::CommandFailed {
                 channel,
                 command,
@@ -419,9 +419,16 @@ impl Engine {
         self.push(&agent, ServerMessage::CallEnded { call, wrap_up_ms }, None);
     }
 
-    fn on_hung_up(&mut self, channel: CallId, cause: &str, at: Timestamp, received: Instant) {
+    fn on_hung_up(
+        &mut self,
+        channel: CallId,
+        cause: &str,
+        by: HungUpBy,
+        at: Timestamp,
+        received: Instant,
+    ) {
         if let Some(call) = self.legs.remove(&channel) {
-            return self.agent_leg_hung_up(call, channel, cause, at, received);
+            return self.agent_leg_hung_up(call, channel, cause, by, at, received);
         }
         let Some(session) = self.sessions.get(&channel) else {
             return;
@@ -449,7 +456,7 @@ impl Engine {
         let Some(session) = self.sessions.get_mut(&channel) else {
             return;
         };
-        session.hung_up(cause, at);
+        session.hung_up(cause, by, at);
         if session.is_complete() {
             self.finish(channel);
         }
@@ -474,10 +481,11 @@ impl Engine {
         call: CallId,
         leg: CallId,
         cause: &str,
+        by: HungUpBy,
         at: Timestamp,
         received: Instant,
     ) {
-        let Some(session) = self.sessions.get(&call) else {
+        let Some(session) = self.sessions.get_mut(&call) else {
             return;
         };
         match &session.phase {
@@ -485,7 +493,14 @@ impl Engine {
                 let reason = format!("agent_leg_failed:{cause}");
                 self.offer_failed(call, OfferEnd::NoAnswer, &reason, at, received);
             }
-            Phase::Talking { .. } => self.end_talk(leg, at),
+            Phase::Talking { .. } => {
+                let by = match by {
+                    HungUpBy::Party => "agent",
+                    other => other.as_str(),
+                };
+                session.mark(at, "agent_hung_up", json!({ "cause": cause, "by": by }));
+                self.end_talk(leg, at);
+            }
             _ => {}
         }
     }
@@ -530,7 +545,8 @@ impl Engine {
             .collect::<Vec<_>>()
         {
             if let Some(call) = self.legs.remove(&leg) {
-                self.agent_leg_hung_up(call, leg, "LOST_WHILE_DISCONNECTED", at, now);
+                let lost = "LOST_WHILE_DISCONNECTED";
+                self.agent_leg_hung_up(call, leg, lost, HungUpBy::Unknown, at, now);
             }
         }
         for call in gone {
@@ -541,7 +557,7 @@ impl Engine {
                     json!({ "reason": "channel gone after reconnect" }),
                 );
             }
-            self.on_hung_up(call, "LOST_WHILE_DISCONNECTED", at, now);
+            self.on_hung_up(call, "LOST_WHILE_DISCONNECTED", HungUpBy::Unknown, at, now);
         }
         // Calls that FreeSWITCH parked while kefu was not listening wait in `park` for us.
         for waiting in channels {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
-use crate::call::{Direction, Event, EventKind, KefuVars, LiveChannel};
+use crate::call::{Direction, Event, EventKind, HungUpBy, KefuVars, LiveChannel};
 use crate::clock;
 use crate::domain::{CallId, NodeId, Timestamp};
 use crate::esl::error::EslError;
@@ -182,6 +182,7 @@ fn hung_up(event: &EslEvent) -> Option<EventKind> {
         direction: direction(event),
         // HANGUP_COMPLETE carries Hangup-Cause twice; `header` returns the first.
         cause: text(event, "Hangup-Cause"),
+        by: HungUpBy::from_disposition(event.header("variable_sip_hangup_disposition")),
         vars: kefu_vars(event),
     })
 }

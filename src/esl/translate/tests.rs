@@ -136,6 +136,7 @@ fn hangup_takes_first_cause_direction_and_kefu_vars() {
             ("variable_kefu_queue", "sales"),
             ("variable_kefu_enqueued_at", "1715674860000000"),
             ("variable_kefu_agent", "1001"),
+            ("variable_sip_hangup_disposition", "send_cancel"),
         ],
         None,
     );
@@ -149,6 +150,7 @@ fn hangup_takes_first_cause_direction_and_kefu_vars() {
             channel: id(B),
             direction: Direction::Outbound,
             cause: "ORIGINATOR_CANCEL".into(),
+            by: HungUpBy::Switch,
             vars: KefuVars {
                 call: Some(id(A)),
                 queue: Some("sales".into()),
