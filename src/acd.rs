@@ -7,6 +7,7 @@
 //! every call, so the order of two waiting calls never changes with time: a call's key is
 //! fixed at enqueue and the `now` term cancels out (see [`WaitKey`]).
 
+pub mod ewt;
 mod model;
 mod router;
 

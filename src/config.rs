@@ -176,6 +176,9 @@ pub struct AcdConfig {
     pub account_manager_first: Duration,
     /// Music on hold played to queued callers.
     pub moh: String,
+    /// Waiting callers hear their position and estimated wait this often ("0s": never).
+    #[serde(with = "humantime_serde")]
+    pub announce_every: Duration,
 }
 
 /// One `[[tiers]]` entry.

@@ -5,11 +5,12 @@
 //! The engine never awaits I/O.
 
 mod agents;
+mod announce;
 mod decide;
 mod switch;
 mod view;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 pub use view::{AgentRow, QueueFigures, Snapshot};
 
+use crate::acd::ewt::RecentHandleTimes;
 use crate::acd::{AgentSpec, Overflow, QueueSpec, Router, RouterSettings, Step};
 use crate::call::{self, Session, SlaRule};
 use crate::clock;
@@ -157,6 +159,7 @@ struct Settings {
     ring_timeout: Duration,
     wrap_up: Duration,
     moh: String,
+    announce_every: Duration,
 }
 
 /// The engine's state. Only [`run`] touches it.
@@ -174,6 +177,10 @@ pub struct Engine {
     live: LiveFigures,
     /// Wait, talk and handle distributions of completed calls.
     stats: Stats,
+    /// Each queue's recent handle times: the h of the estimated wait.
+    handle_times: HashMap<QueueId, RecentHandleTimes>,
+    /// Waiting callers' next position announcement.
+    announcements: BTreeSet<(Timestamp, CallId)>,
     ports: Ports,
     control: mpsc::Sender<Input>,
     tracker: TaskTracker,
@@ -221,6 +228,8 @@ pub fn build(
         flows,
         live: LiveFigures::default(),
         stats: Stats::default(),
+        handle_times: HashMap::new(),
+        announcements: BTreeSet::new(),
         ports,
         control: control.clone(),
         tracker,
@@ -296,11 +305,15 @@ impl Engine {
             self.dirty = true;
             self.carry_out(decisions, clock::monotonic());
         }
+        self.announce_due(now);
     }
 
-    /// The router's next deadline as a monotonic instant.
+    /// The next deadline (the router's, or an announcement) as a monotonic instant.
     fn next_deadline(&self) -> Option<Instant> {
-        let at = self.router.next_deadline()?;
+        let at = match (self.router.next_deadline(), self.next_announcement()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         let wait = at.since(clock::now());
         Some(clock::monotonic() + wait)
     }
@@ -393,6 +406,14 @@ impl Engine {
             .get_or_create(&label("outcome", record.outcome.as_str()))
             .inc();
         self.stats.record(&record);
+        if let (Some(queue), Some(talk), Some(acw)) = (&record.queue, record.talk_ms, record.acw_ms)
+        {
+            let handle = Duration::from_millis(u64::try_from(talk + acw).unwrap_or(0));
+            self.handle_times
+                .entry(queue.clone())
+                .or_default()
+                .record(handle);
+        }
         self.ports.recorder.record(record, timeline);
     }
 }
@@ -433,6 +454,7 @@ fn settings_from(config: &Config) -> Settings {
         ring_timeout: config.acd.ring_timeout,
         wrap_up: config.acd.wrap_up,
         moh: config.acd.moh.clone(),
+        announce_every: config.acd.announce_every,
     }
 }
 

@@ -198,6 +198,17 @@ pub struct CallContext<'a> {
     pub caller_number: &'a str,
     /// The call's tier now (the default until a lookup finds the customer).
     pub tier: &'a TierId,
+    /// The queues' live figures.
+    pub queues: &'a dyn LiveQueues,
+}
+
+/// Live queue figures a branch may ask about; the engine answers from the router.
+pub trait LiveQueues: std::fmt::Debug {
+    /// The estimated wait of a caller joining `queue` now, when it can be estimated
+    /// (`reference/contact-center-metrics.md`: not before 10 recent calls back it).
+    fn estimated_wait(&self, queue: &QueueId) -> Option<std::time::Duration>;
+    /// Agents logged into `queue` and not on a break.
+    fn agents_serving(&self, queue: &QueueId) -> u32;
 }
 
 /// One node a call entered.

@@ -272,3 +272,44 @@ async fn a_caller_who_hangs_up_while_waiting_is_recorded_as_an_abandon() {
     assert_eq!(status, 400);
     w.stop().await;
 }
+
+#[tokio::test]
+async fn waiting_callers_hear_their_position_over_the_music() {
+    let w = world(|config| config.acd.announce_every = Duration::from_millis(150)).await;
+    let _agent = w.agent("1002", false).await; // logged in, not available: calls wait
+    let first = w.call(UNKNOWN, GENERAL);
+    w.waiting("general", 1).await;
+    let second = w.call(GLOBEX_GOLD, GENERAL); // gold: ahead of the standard caller
+    w.waiting("general", 2).await;
+    let broadcasts = |call: CallId| {
+        let prefix = format!("api uuid_broadcast {call} ");
+        w.switch
+            .commands()
+            .into_iter()
+            .filter(|c| c.starts_with(&prefix))
+            .collect::<Vec<_>>()
+    };
+    let deadline = kefu::clock::monotonic() + common::WAIT;
+    while broadcasts(first).len() < 2 && kefu::clock::monotonic() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let to_first = broadcasts(first);
+    assert!(
+        to_first.len() >= 2,
+        "announced again and again: {to_first:?}"
+    );
+    // The gold caller jumped ahead: the standard caller is now second in line. No minutes
+    // yet: fewer than 10 calls back the average handle time.
+    let last = to_first.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.contains("kefu/en/position.wav!digits/2.wav!kefu/en/in_line.wav aleg"),
+        "{last}"
+    );
+    assert!(!last.contains("estimated_wait"), "{last}");
+    let to_second = broadcasts(second);
+    assert!(
+        to_second.iter().any(|c| c.contains("!digits/1.wav!")),
+        "{to_second:?}"
+    );
+    w.stop().await;
+}

@@ -45,6 +45,8 @@ struct QueueState {
     /// Every call in the queue (waiting, offered, held for a manager), by enqueue time.
     by_age: BTreeSet<(Timestamp, CallId)>,
     logged_in: u32,
+    /// Of those logged in, how many are on a break (not serving: EWT leaves them out).
+    on_break: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +101,8 @@ pub struct QueueView {
     pub agents_available: usize,
     /// Agents logged into the queue.
     pub agents_logged_in: u32,
+    /// Of them, those not on a break: the N of the estimated wait.
+    pub agents_serving: u32,
 }
 
 /// An agent's live state, for supervisor views.
@@ -143,6 +147,7 @@ impl Router {
                 available: vec![BTreeSet::new(); spec.steps.len()],
                 by_age: BTreeSet::new(),
                 logged_in: 0,
+                on_break: 0,
                 spec,
             })
             .collect();
@@ -231,8 +236,10 @@ impl Router {
         let Some(&a) = self.agent_index.get(agent) else {
             return false;
         };
+        let was_logged_in = self.agents[a].status != AgentStatus::LoggedOut;
         let ok = self.leave_service(agent, AgentStatus::LoggedOut, now);
-        if ok && self.agents[a].status == AgentStatus::LoggedOut {
+        // Logging out twice must not count the agent out of their queues twice.
+        if ok && was_logged_in {
             self.set_logged_in(a, false);
         }
         ok
@@ -681,6 +688,21 @@ impl Router {
         {
             self.end_span(a, now);
         }
+        let (was_on_break, on_break) = (
+            break_reason(&self.agents[a].status).is_some(),
+            break_reason(&status).is_some(),
+        );
+        if was_on_break != on_break {
+            for i in 0..self.agents[a].serves.len() {
+                let q = self.agents[a].serves[i].0;
+                let count = &mut self.queues[q].on_break;
+                *count = if on_break {
+                    *count + 1
+                } else {
+                    count.saturating_sub(1)
+                };
+            }
+        }
         self.agents[a].status = status;
     }
 
@@ -744,6 +766,7 @@ impl Router {
                 oldest_enqueued_at: q.by_age.first().map(|(t, _)| *t),
                 agents_available: q.available.iter().map(BTreeSet::len).sum(),
                 agents_logged_in: q.logged_in,
+                agents_serving: q.logged_in.saturating_sub(q.on_break),
             })
             .collect()
     }
@@ -777,6 +800,22 @@ impl Router {
             AgentStatus::Offered { call } => Some(call),
             _ => None,
         }
+    }
+
+    /// Agents logged into `queue` and not on a break (0 for an unknown queue).
+    pub fn agents_serving(&self, queue: &QueueId) -> u32 {
+        self.queue_index.get(queue).map_or(0, |&q| {
+            self.queues[q]
+                .logged_in
+                .saturating_sub(self.queues[q].on_break)
+        })
+    }
+
+    /// Calls in `queue` not yet answered (0 for an unknown queue).
+    pub fn calls_in_queue(&self, queue: &QueueId) -> usize {
+        self.queue_index
+            .get(queue)
+            .map_or(0, |&q| self.queues[q].by_age.len())
     }
 
     /// Calls waiting ahead of this one in its queue (its position − 1), for announcements.

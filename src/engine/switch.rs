@@ -4,6 +4,7 @@
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::announce::LiveView;
 use super::{CustomerCard, Engine, Input, day_of};
 use crate::acd::{CallSpec, OfferEnd};
 use crate::call::{Direction, Event, EventKind, HungUpBy, LiveChannel, Phase, Session};
@@ -110,9 +111,11 @@ impl Engine {
         };
         self.execute(&node, call, "set", after_bridge.into());
         self.execute(&node, call, "answer", String::new());
+        let live = self.live_view();
         let ctx = CallContext {
             caller_number: &session.caller_number,
             tier: &session.tier,
+            queues: &live,
         };
         let (run, step) = IvrRun::start(flow, &ctx, at);
         self.sessions.insert(call, session);
@@ -143,9 +146,11 @@ impl Engine {
             };
             return self.send(&session.node.clone(), hangup, None);
         };
+        let live = self.live_view();
         let ctx = CallContext {
             caller_number: &session.caller_number,
             tier: &session.tier,
+            queues: &live,
         };
         let (run, step) = IvrRun::start_with(flow, session.ivr_vars.clone(), &ctx, at);
         if let Some(session) = self.sessions.get_mut(&call) {
@@ -192,9 +197,14 @@ impl Engine {
         let (Some(session), Some(run)) = (self.sessions.get(&call), self.ivr.get_mut(&call)) else {
             return;
         };
+        let live = LiveView {
+            router: &self.router,
+            handle_times: &self.handle_times,
+        };
         let ctx = CallContext {
             caller_number: &session.caller_number,
             tier: &session.tier,
+            queues: &live,
         };
         let step = report(run, &ctx);
         self.carry_step(call, step, at);
@@ -333,6 +343,7 @@ impl Engine {
         self.execute(&node, call, "playback", moh);
         let decided = clock::monotonic();
         let decisions = self.router.enqueue(spec, at);
+        self.schedule_announcement(call, at);
         // The IVR's last event placed the call: offered at once or waiting.
         if let Some(received) = self.event_received {
             self.ports

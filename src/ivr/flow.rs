@@ -117,7 +117,18 @@ pub(crate) struct Case {
     /// Named opening hours: holds while closed.
     pub closed: Option<String>,
     pub variable: Option<(String, String)>,
+    pub queue: Option<QueueCondition>,
     pub next: NodeIx,
+}
+
+/// A condition on a queue's live figures; every given part must hold.
+#[derive(Debug)]
+pub(crate) struct QueueCondition {
+    pub queue: QueueId,
+    /// Holds when a new caller's estimated wait is known and longer.
+    pub wait_above: Option<Duration>,
+    /// Holds when fewer agents serve the queue.
+    pub agents_below: Option<u32>,
 }
 
 /// Opening hours in a time zone, with closed days.

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::flow::{Case, Flow, Hours, Input, LookupBy, Node, NodeIx};
+use super::flow::{Case, Flow, Hours, Input, LookupBy, Node, NodeIx, QueueCondition};
 use super::{FlowError, Known};
 use crate::domain::{QueueId, Skill, TierId};
 
@@ -91,6 +91,9 @@ struct RawCase {
     closed: Option<Spanned<String>>,
     variable: Option<Spanned<String>>,
     equals: Option<String>,
+    queue: Option<Spanned<String>>,
+    wait_above: Option<Spanned<String>>,
+    agents_below: Option<u32>,
     next: Spanned<String>,
 }
 
@@ -772,20 +775,64 @@ impl Resolver<'_> {
             (None, None) => {}
             _ => check.error(raw.span(), "`variable` and `equals` go together"),
         }
+        case.queue = self.queue_condition(raw, check);
         let conditions = [
             case.tiers.is_some(),
             c.customer.is_some(),
             case.open.is_some(),
             case.closed.is_some(),
             case.variable.is_some(),
+            // A queue condition with a mistake has its own error already.
+            c.queue.is_some() || c.wait_above.is_some() || c.agents_below.is_some(),
         ];
         if !conditions.contains(&true) {
             check.error(
                 raw.span(),
-                "a case needs a condition (tier, customer, open, closed or variable)",
+                "a case needs a condition (tier, customer, open, closed, variable, or queue with wait_above or agents_below)",
             );
         }
         Some(case)
+    }
+
+    /// `queue` with `wait_above` and/or `agents_below`: a condition on live figures.
+    fn queue_condition(
+        &self,
+        raw: &Spanned<RawCase>,
+        check: &mut Checker,
+    ) -> Option<QueueCondition> {
+        let c = raw.get_ref();
+        let Some(queue) = &c.queue else {
+            if c.wait_above.is_some() || c.agents_below.is_some() {
+                check.error(raw.span(), "`wait_above` and `agents_below` need `queue`");
+            }
+            return None;
+        };
+        if !self.known.queues.contains(&QueueId::new(queue.get_ref())) {
+            check.error(
+                queue.span(),
+                format!("no queue named `{}` in the configuration", queue.get_ref()),
+            );
+        }
+        if c.wait_above.is_none() && c.agents_below.is_none() {
+            check.error(queue.span(), "`queue` needs `wait_above` or `agents_below`");
+            return None;
+        }
+        let wait_above = match &c.wait_above {
+            Some(text) => match humantime_serde::re::humantime::parse_duration(text.get_ref()) {
+                Ok(wait) => Some(wait),
+                Err(_) => {
+                    let message = format!("`{}`: a duration (e.g. \"2m\")", text.get_ref());
+                    check.error(text.span(), message);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(QueueCondition {
+            queue: QueueId::new(queue.get_ref()),
+            wait_above,
+            agents_below: c.agents_below,
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::flow::{Case, Flow, Input, LookupBy, Node, NodeIx};
+use super::flow::{Case, Flow, Input, LookupBy, Node, NodeIx, QueueCondition};
 use super::parse::variables_in;
 use super::{AppResult, CallContext, CustomerInfo, LookupKey, PathStep, Step};
 use crate::domain::Timestamp;
@@ -271,6 +271,7 @@ impl IvrRun {
                 .variable
                 .as_ref()
                 .is_none_or(|(name, value)| self.vars.get(name) == Some(value))
+            && case.queue.as_ref().is_none_or(|q| queue_holds(q, ctx))
     }
 
     fn note_digits(&mut self, result: &AppResult) {
@@ -318,6 +319,17 @@ impl IvrRun {
 
 /// How long FreeSWITCH waits between keys of a multi-digit entry.
 const DIGIT_TIMEOUT_MS: u32 = 3000;
+
+/// A condition on live figures; an unknown estimated wait is never "above".
+fn queue_holds(condition: &QueueCondition, ctx: &CallContext) -> bool {
+    let live = ctx.queues;
+    condition.wait_above.is_none_or(|limit| {
+        live.estimated_wait(&condition.queue)
+            .is_some_and(|wait| wait > limit)
+    }) && condition
+        .agents_below
+        .is_none_or(|n| live.agents_serving(&condition.queue) < n)
+}
 
 fn set_channel((name, value): (String, String)) -> Step {
     Step::Execute {

@@ -505,6 +505,21 @@ mod properties {
 
     /// The router's own bookkeeping agrees with itself and with the routing rules.
     fn check(r: &Router, now: Timestamp) -> Result<(), String> {
+        // The EWT's N: logged in and not on a break, counted as the agents' states say.
+        for (q, queue) in r.queues.iter().enumerate() {
+            let serving = r
+                .agents
+                .iter()
+                .filter(|a| a.serves.iter().any(|(s, _)| *s == q))
+                .filter(|a| !matches!(a.status, AgentStatus::LoggedOut | AgentStatus::Break { .. }))
+                .count();
+            if r.agents_serving(&queue.spec.id) as usize != serving {
+                return Err(format!(
+                    "queue {q}: serving {} but {serving} agents serve it",
+                    r.agents_serving(&queue.spec.id)
+                ));
+            }
+        }
         let mut offered_agents = std::collections::HashSet::new();
         for (id, call) in &r.calls {
             if let CallStatus::Offered { agent } = call.status {

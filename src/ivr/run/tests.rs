@@ -52,10 +52,34 @@ fn sunday() -> Timestamp {
     utc(2026, 12, 6, 4, 0)
 }
 
+/// Live figures a test sets: every queue has this estimated wait and these agents.
+#[derive(Debug)]
+struct Figures {
+    wait: Option<std::time::Duration>,
+    serving: u32,
+}
+
+impl crate::ivr::LiveQueues for Figures {
+    fn estimated_wait(&self, _: &QueueId) -> Option<std::time::Duration> {
+        self.wait
+    }
+
+    fn agents_serving(&self, _: &QueueId) -> u32 {
+        self.serving
+    }
+}
+
+/// Three agents, the wait not known yet.
+const QUIET: Figures = Figures {
+    wait: None,
+    serving: 3,
+};
+
 fn ctx(tier: &TierId) -> CallContext<'_> {
     CallContext {
         caller_number: "+15551234567",
         tier,
+        queues: &QUIET,
     }
 }
 
@@ -317,6 +341,68 @@ fn a_survey_without_an_answer_or_with_a_bad_one_has_no_score() {
         let step = run.on_app_done(result.clone(), &ctx(&tier), office_open());
         assert_eq!(prompt_of(&step), "ivr/ivr-thank_you_for_calling.wav");
         assert_eq!(run.survey_score(), None, "{result:?}");
+    }
+}
+
+/// Callers facing a long wait, or nobody to answer, hear a message before they queue.
+const BUSY_FLOW: &str = r#"
+start = "check"
+
+[nodes.check]
+kind = "branch"
+cases = [
+    { queue = "general", agents_below = 1, next = "nobody" },
+    { queue = "general", wait_above = "2m", next = "long_wait" },
+]
+otherwise = "wait"
+
+[nodes.nobody]
+kind = "hangup"
+
+[nodes.long_wait]
+kind = "play"
+prompt = "kefu/en/long_wait.wav"
+next = "wait"
+
+[nodes.wait]
+kind = "queue"
+queue = "general"
+"#;
+
+#[test]
+fn branches_read_the_queues_live_figures() {
+    let tier = TierId::new("standard");
+    let first_step = |figures: &Figures| {
+        let ctx = CallContext {
+            caller_number: "+15551234567",
+            tier: &tier,
+            queues: figures,
+        };
+        IvrRun::start(flow("busy", BUSY_FLOW), &ctx, office_open()).1
+    };
+    let minutes = |m: u64| Some(std::time::Duration::from_secs(60 * m));
+    let nobody = first_step(&Figures {
+        wait: minutes(9),
+        serving: 0,
+    });
+    assert!(matches!(nobody, Step::Hangup { .. }), "{nobody:?}");
+    let long = first_step(&Figures {
+        wait: minutes(3),
+        serving: 4,
+    });
+    assert_eq!(prompt_of(&long), "kefu/en/long_wait.wav");
+    for figures in [
+        Figures {
+            wait: minutes(2),
+            serving: 4,
+        },
+        QUIET, // no estimate yet: never "above"
+    ] {
+        let step = first_step(&figures);
+        assert!(
+            matches!(step, Step::Enqueue { .. }),
+            "{figures:?}: {step:?}"
+        );
     }
 }
 
