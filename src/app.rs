@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,7 +20,7 @@ use crate::domain::NodeId;
 use crate::engine::{self, EngineHandle, Ports};
 use crate::esl::node::{NodeSettings, spawn_node};
 use crate::gateway::{self, AppState, Credentials, Hub};
-use crate::ivr::{self, FlowSet, Known};
+use crate::ivr::{self, FlowLibrary, Known};
 use crate::recorder::writer::{RecorderHandle, WriterSettings, spawn_writer};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -41,8 +40,7 @@ pub struct RunningApp {
     /// The database writer (its counters).
     pub recorder: RecorderHandle,
     /// The flows new calls start on; calls in the IVR keep the version they started with.
-    flows: Arc<ArcSwap<FlowSet>>,
-    config: Config,
+    flows: FlowLibrary,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -66,7 +64,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         .seed(&config)
         .await
         .context("seeding from the configuration")?;
-    let flows = Arc::new(ArcSwap::from_pointee(load_flows(&config)?));
+    let flows = FlowLibrary::load(Arc::new(config.clone()))
+        .map_err(|errors| anyhow::anyhow!("invalid IVR flows:\n{}", errors.join("\n")))?;
+    tracing::info!(flows = flows.current().load().len(), dir = %config.flows.dir.display(), "IVR flows loaded");
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();
     // The writers stop after the engine, so that what it records while stopping is kept.
@@ -115,7 +115,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         metrics: metrics.clone(),
     };
     let (engine, inputs, handle) =
-        engine::build(&config, flows.clone(), ports, switch_rx, tracker.clone());
+        engine::build(&config, flows.current(), ports, switch_rx, tracker.clone());
     let engine_stop = cancel.clone();
     tracker.spawn(async move {
         engine::run(engine, inputs, engine_stop).await;
@@ -144,6 +144,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         credentials,
         supervisors,
         reports: gateway::reports::ReportSettings::from_config(&config),
+        flows: flows.clone(),
     };
     let listener = listen(config.http.bind)
         .with_context(|| format!("binding http.bind = {}", config.http.bind))?;
@@ -166,7 +167,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         metrics,
         recorder,
         flows,
-        config,
         cancel,
         tracker,
     })
@@ -192,25 +192,6 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(HTTP_BACKLOG)
 }
 
-/// The flows of `flows.dir`; start-up stops with every error listed.
-fn load_flows(config: &Config) -> anyhow::Result<FlowSet> {
-    let flows =
-        ivr::load_dir(&config.flows.dir, &Known::from_config(config)).map_err(|errors| {
-            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("invalid IVR flows:\n{}", listed.join("\n"))
-        })?;
-    let named = std::iter::once(&config.flows.default)
-        .chain(config.flows.routes.values())
-        .chain(config.flows.survey.as_ref());
-    for name in named {
-        if flows.get(name).is_none() {
-            anyhow::bail!("flows: no flow `{name}` in {}", config.flows.dir.display());
-        }
-    }
-    tracing::info!(flows = flows.len(), dir = %config.flows.dir.display(), "IVR flows loaded");
-    Ok(flows)
-}
-
 impl RunningApp {
     /// Stops every task and waits (bounded) for them to finish.
     pub async fn shutdown(self) {
@@ -230,10 +211,9 @@ impl RunningApp {
     /// # Errors
     /// The new set does not load (every error listed).
     pub fn reload_flows(&self) -> anyhow::Result<usize> {
-        let flows = load_flows(&self.config)?;
-        let count = flows.len();
-        self.flows.store(Arc::new(flows));
-        Ok(count)
+        self.flows
+            .reload()
+            .map_err(|errors| anyhow::anyhow!("invalid IVR flows:\n{}", errors.join("\n")))
     }
 
     /// A token that stops the app when cancelled.

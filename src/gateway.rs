@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::response::Html;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 pub use error::ApiError;
@@ -73,6 +73,8 @@ pub struct AppState {
     pub supervisors: Credentials,
     /// Report time zone and tier targets.
     pub reports: reports::ReportSettings,
+    /// The IVR flows, for `POST /api/flows/reload`.
+    pub flows: crate::ivr::FlowLibrary,
 }
 
 /// Every route.
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues/{name}/staffing", get(api::staffing))
         .route("/api/snapshot", get(api::snapshot))
         .route("/api/latency", get(api::latency))
+        .route("/api/flows/reload", post(api::reload_flows))
         .route("/api/calls", get(api::calls))
         .route("/api/calls/{uuid}", get(api::call))
         .route("/api/reports/queues", get(reports::queues))

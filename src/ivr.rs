@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-pub use files::{check_dir, load_dir};
+pub use files::{FlowLibrary, check_dir, load_dir};
 pub use flow::Flow;
 pub use run::IvrRun;
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
+use common::{AgentClient, fake_switch, get_json_until, point_at, post, request, spawn_app};
 use kefu::sim::{CallerScript, SimConfig};
 
 /// A greeting, then a one-key menu whose `1` goes to `queue`.
@@ -83,14 +83,34 @@ async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
         "the second call took v2: {queues}"
     );
 
-    // An invalid set is refused with its errors; the running set stays.
+    // Over HTTP: supervisors only; an invalid set is refused with its errors and the
+    // running set stays.
     std::fs::write(flows.path().join("main.toml"), "start = \"nowhere\"\n").expect("write bad");
+    let (status, _) = request(
+        test.http,
+        "POST",
+        "/api/flows/reload",
+        "Content-Length: 0\r\n",
+    )
+    .await;
+    assert_eq!(status, 401, "supervisors only");
+    let (status, body) = post(test.http, "/api/flows/reload").await;
+    assert_eq!(status, 422, "{body}");
+    let refused: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(refused["code"], "invalid_flows");
+    assert!(
+        refused["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.ends_with("main.toml:1:9: no node named `nowhere`")),
+        "{refused}"
+    );
+    // The signal path (`kill -HUP`) refuses it the same way.
     let refused = test
         .app
         .reload_flows()
         .expect_err("invalid flows are refused");
     assert!(
-        format!("{refused:#}").contains("main.toml:1:9: no node named `nowhere`"),
+        format!("{refused:#}").contains("no node named `nowhere`"),
         "{refused:#}"
     );
     let mut third = CallerScript::new("+15550000003", "8005550100");
@@ -98,6 +118,11 @@ async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
     switch.place_call(third);
     let queues = get_json_until(test.http, "/api/queues", |q| offered(q, "repair") == 2).await;
     assert_eq!(offered(&queues, "repair"), 2, "v2 still runs: {queues}");
+
+    // Fixed again, the HTTP reload takes it.
+    std::fs::write(flows.path().join("main.toml"), flow("general")).expect("write v3");
+    let (status, body) = post(test.http, "/api/flows/reload").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"flows":1}"#));
 
     test.app.shutdown().await;
     switch.shutdown().await;

@@ -227,6 +227,37 @@ pub async fn latency(State(state): State<AppState>) -> impl IntoResponse {
     }))
 }
 
+/// `POST /api/flows/reload` (supervisors): loads `flows.dir` again. 200 with the number of
+/// flows; 422 with every error when the new set is invalid (the running set stays).
+///
+/// # Errors
+/// 401 without supervisor credentials.
+pub async fn reload_flows(
+    supervisor: Supervisor,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, ApiError> {
+    let flows = state.flows.clone();
+    // Reading the files blocks: off the async workers.
+    let reloaded = tokio::task::spawn_blocking(move || flows.reload())
+        .await
+        .unwrap_or_else(|e| Err(vec![format!("reload failed: {e}")]));
+    Ok(match reloaded {
+        Ok(count) => {
+            tracing::info!(supervisor = %supervisor.id, flows = count, "flows reloaded");
+            (StatusCode::OK, Json(json!({ "flows": count })))
+        }
+        Err(errors) => {
+            tracing::warn!(supervisor = %supervisor.id, errors = errors.len(), "flows refused; the running set stays");
+            let body = json!({
+                "code": "invalid_flows",
+                "message": "the new flows are invalid; the running set stays",
+                "errors": errors,
+            });
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body))
+        }
+    })
+}
+
 /// `GET /api/calls/{uuid}`: a completed call's record and timeline.
 ///
 /// # Errors

@@ -2,8 +2,71 @@
 //! named after its stem.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use super::{FlowError, FlowSet, Known, parse};
+use crate::config::Config;
+
+/// The flows new calls start on, and how to load them again from `flows.dir`. A reload
+/// swaps in the new set only when all of it is valid; calls already in the IVR keep the
+/// version they started with (each run holds its own flow).
+#[derive(Clone)]
+pub struct FlowLibrary {
+    config: Arc<Config>,
+    current: Arc<ArcSwap<FlowSet>>,
+}
+
+impl FlowLibrary {
+    /// Loads `flows.dir` for the first time.
+    ///
+    /// # Errors
+    /// Every error of every file, one line each.
+    pub fn load(config: Arc<Config>) -> Result<FlowLibrary, Vec<String>> {
+        let set = load_configured(&config)?;
+        Ok(FlowLibrary {
+            config,
+            current: Arc::new(ArcSwap::from_pointee(set)),
+        })
+    }
+
+    /// The running set, as the engine reads it.
+    pub fn current(&self) -> Arc<ArcSwap<FlowSet>> {
+        self.current.clone()
+    }
+
+    /// Loads the directory again; returns how many flows are running now.
+    ///
+    /// # Errors
+    /// The new set is invalid (every error, one line each); the running set stays.
+    pub fn reload(&self) -> Result<usize, Vec<String>> {
+        let set = load_configured(&self.config)?;
+        let count = set.len();
+        self.current.store(Arc::new(set));
+        Ok(count)
+    }
+}
+
+/// `flows.dir`, checked against the configuration, with every flow the configuration names
+/// (default, routes, survey) present.
+fn load_configured(config: &Config) -> Result<FlowSet, Vec<String>> {
+    let dir = &config.flows.dir;
+    let set = load_dir(dir, &Known::from_config(config))
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let named = std::iter::once(&config.flows.default)
+        .chain(config.flows.routes.values())
+        .chain(config.flows.survey.as_ref());
+    let missing: Vec<String> = named
+        .filter(|name| set.get(name).is_none())
+        .map(|name| format!("{}: no flow `{name}` (named in [flows])", dir.display()))
+        .collect();
+    if missing.is_empty() {
+        Ok(set)
+    } else {
+        Err(missing)
+    }
+}
 
 /// Loads every flow of `dir`, or returns every error of every file.
 ///

@@ -185,11 +185,22 @@ pub async fn get(http: SocketAddr, path: &str) -> (u16, String) {
 
 /// One GET with extra header lines (each ending in CRLF): (status, body).
 pub async fn get_with(http: SocketAddr, path: &str, headers: &str) -> (u16, String) {
+    request(http, "GET", path, headers).await
+}
+
+/// One POST with no body, as the demo supervisor: (status, body).
+pub async fn post(http: SocketAddr, path: &str) -> (u16, String) {
+    let headers = "Authorization: Basic bGVhZDpkZW1v\r\nContent-Length: 0\r\n";
+    request(http, "POST", path, headers).await
+}
+
+/// One request with no body and extra header lines (each ending in CRLF): (status, body).
+pub async fn request(http: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = TcpStream::connect(http).await.expect("connect");
         let request =
-            format!("GET {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n");
+            format!("{method} {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n");
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");
