@@ -141,6 +141,9 @@ pub enum EventKind {
         /// For `play_and_get_digits`: the digits, only when `variable_kefu_digits` is
         /// present **and** `variable_read_result` is `success` (reference §7).
         digits: Option<String>,
+        /// The application ended because the channel is hanging up (`Answer-State:
+        /// hangup`): nothing more may be sent to it; HANGUP_COMPLETE follows.
+        hanging_up: bool,
     },
     /// DTMF pressed on a channel (outside play_and_get_digits).
     Dtmf {

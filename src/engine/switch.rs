@@ -39,6 +39,11 @@ impl Engine {
                     self.adopt(node, channel, caller_number, destination, at);
                 }
             }
+            // A prompt cut short by the caller hanging up: no next step for a dead
+            // channel; HANGUP_COMPLETE closes the call where it left.
+            EventKind::ExecuteCompleted {
+                hanging_up: true, ..
+            } => {}
             EventKind::ExecuteCompleted {
                 channel,
                 application_uuid,

@@ -151,6 +151,7 @@ fn execute_completed(event: &EslEvent) -> Option<EventKind> {
             .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok()),
         response: event.header("Application-Response").map(str::to_owned),
         digits,
+        hanging_up: event.header("Answer-State") == Some("hangup"),
     })
 }
 

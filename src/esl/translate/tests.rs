@@ -40,8 +40,19 @@ fn digits_are_taken_only_when_read_result_is_success() {
             application_uuid: Some(uuid::Uuid::parse_str(APP).expect("uuid")),
             response: Some("_none_".into()),
             digits: Some("42".into()),
+            hanging_up: false,
         })
     );
+    // The caller hung up during the prompt: the app ends with the channel going down.
+    let mut hung_up = base.to_vec();
+    hung_up.push(("Answer-State", "hangup"));
+    assert!(matches!(
+        kind(&event(&hung_up, None)),
+        Some(EventKind::ExecuteCompleted {
+            hanging_up: true,
+            ..
+        })
+    ));
     let mut timeout = base.to_vec();
     timeout.push(("variable_read_result", "timeout"));
     assert!(matches!(

@@ -1,0 +1,238 @@
+//! The shipped `main.toml` end to end against the simulated FreeSWITCH over TCP: an unknown
+//! caller who types an account number, an after-hours call, a caller who presses nothing at
+//! the main menu, and a caller who hangs up mid-prompt. (A known platinum caller's full run
+//! is `tests/call_flow.rs`.)
+//!
+//! The office hours are moved to a time zone where the office is open (or closed) right now,
+//! so each test takes the same path whenever it runs.
+
+mod common;
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use chrono::Timelike;
+use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
+use kefu::domain::CallId;
+use kefu::gateway::protocol::{ScreenPop, ServerMessage};
+use kefu::sim::{CallerScript, FakeFreeswitch, SimConfig};
+
+/// The shipped flows in a fresh folder, `main.toml`'s office open (or closed) now, every day.
+fn shipped_flows(open: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("flows dir");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr_flows");
+    for entry in std::fs::read_dir(&shipped)
+        .expect("shipped flows")
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+    }
+    let hours = if open { 10..=19 } else { 1..=5 };
+    let main = std::fs::read_to_string(shipped.join("main.toml")).expect("main.toml");
+    let moved: Vec<String> = main
+        .lines()
+        .map(|line| match line.split(" =").next() {
+            Some("timezone") => format!("timezone = \"{}\"", zone_where_the_hour_is(hours.clone())),
+            Some("days") => r#"days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]"#.into(),
+            Some("holidays") => "holidays = []".into(),
+            _ => line.to_owned(),
+        })
+        .collect();
+    std::fs::write(dir.path().join("main.toml"), moved.join("\n")).expect("write main.toml");
+    dir
+}
+
+/// A fixed-offset zone whose local hour is in `hours` now.
+fn zone_where_the_hour_is(hours: RangeInclusive<i32>) -> String {
+    let utc_hour = kefu::clock::now().to_utc().hour() as i32;
+    let offset = (-12..=14)
+        .find(|o| hours.contains(&(utc_hour + o).rem_euclid(24)))
+        .expect("some offset fits");
+    match offset {
+        0 => "Etc/GMT".into(),
+        // POSIX style: Etc/GMT-8 is eight hours *ahead* of UTC.
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+struct Ivr {
+    switch: FakeFreeswitch,
+    test: common::TestApp,
+    _flows: tempfile::TempDir,
+}
+
+async fn ivr(open: bool, sim: SimConfig) -> Ivr {
+    let flows = shipped_flows(open);
+    let switch = fake_switch(sim).await;
+    let dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = dir;
+        point_at(config, &switch);
+    })
+    .await;
+    Ivr {
+        switch,
+        test,
+        _flows: flows,
+    }
+}
+
+fn fast() -> SimConfig {
+    SimConfig {
+        time_scale: 0.01,
+        ..SimConfig::default()
+    }
+}
+
+fn caller(number: &str, digits: &[&str]) -> CallerScript {
+    let mut caller = CallerScript::new(number, "8005550100");
+    caller.digits = digits.iter().map(|d| (*d).to_owned()).collect();
+    caller.patience = Duration::from_secs(600);
+    caller
+}
+
+async fn offer(agent: &mut AgentClient) -> (CallId, ScreenPop) {
+    agent
+        .wait_for(|m| match m {
+            ServerMessage::Offer {
+                call, screen_pop, ..
+            } => Some((*call, (**screen_pop).clone())),
+            _ => None,
+        })
+        .await
+}
+
+/// The call's stored record once written.
+async fn record(test: &common::TestApp, call: CallId) -> serde_json::Value {
+    let path = format!("/api/calls/{call}");
+    get_json_until(test.http, &path, |v| v["call"]["outcome"].is_string()).await
+}
+
+fn path_of(pop: &ScreenPop) -> Vec<(String, Option<String>)> {
+    pop.ivr_path
+        .iter()
+        .map(|s| (s.node.clone(), s.digits.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unknown_caller_types_an_account_number_and_reaches_the_queue_they_choose() {
+    let w = ivr(true, fast()).await;
+    let mut agent = AgentClient::login(w.test.http, "1005", "demo").await; // serves repair
+    agent.set_available().await;
+    // English, Globex's account number (gold), 3 for repair.
+    let call = w
+        .switch
+        .place_call(caller("+15550002222", &["2", "100300", "3"]));
+    let (offered, pop) = offer(&mut agent).await;
+    assert_eq!(offered, call);
+    assert_eq!(pop.customer_name.as_deref(), Some("Globex Ltd"), "{pop:?}");
+    assert_eq!((pop.tier.as_str(), pop.queue.as_str()), ("gold", "repair"));
+    assert_eq!(pop.reason.as_deref(), Some("repair"));
+    let path = path_of(&pop);
+    assert!(
+        path.contains(&("ask_account".into(), Some("100300".into())))
+            && path.contains(&("main_menu".into(), Some("3".into()))),
+        "{path:?}"
+    );
+    w.test.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_hours_an_unknown_caller_hears_the_night_menu() {
+    let w = ivr(false, fast()).await;
+    // English, an account number nobody has, then 2 in the night menu: goodbye.
+    let call = w
+        .switch
+        .place_call(caller("+15550003333", &["2", "999999", "2"]));
+    let stored = record(&w.test, call).await;
+    assert_eq!(stored["call"]["outcome"], "ended_in_ivr", "{stored}");
+    assert_eq!(stored["call"]["tier"], "standard");
+    let nodes: Vec<&str> = stored["call"]["ivr_path"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|s| s["node"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        nodes,
+        [
+            "greeting",
+            "language",
+            "english",
+            "identify",
+            "ask_account",
+            "lookup_account",
+            "hours",
+            "after_hours",
+            "closed",
+            "night_menu",
+            "goodbye",
+            "hang_up"
+        ],
+        "{stored}"
+    );
+    w.test.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_caller_who_presses_nothing_at_the_main_menu_reaches_an_operator() {
+    let w = ivr(true, fast()).await;
+    let mut agent = AgentClient::login(w.test.http, "1002", "demo").await; // serves general
+    agent.set_available().await;
+    // Globex (known, gold) chooses English, then presses nothing: the menu times out.
+    let call = w.switch.place_call(caller("+15559876543", &["2"]));
+    let (offered, pop) = offer(&mut agent).await;
+    assert_eq!(offered, call);
+    assert_eq!(
+        (pop.queue.as_str(), pop.reason.as_deref()),
+        ("general", Some("operator"))
+    );
+    let path = path_of(&pop);
+    assert!(
+        path.contains(&("main_menu".into(), None))
+            && path.last().is_some_and(|s| s.0 == "operator"),
+        "{path:?}"
+    );
+    w.test.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_mid_prompt_gets_no_further_command() {
+    let sim = SimConfig {
+        time_scale: 0.1,
+        prompt_duration: Duration::from_secs(5), // the greeting plays 500 ms
+        ..SimConfig::default()
+    };
+    let w = ivr(true, sim).await;
+    let mut hasty = caller("+15550004444", &["2"]);
+    hasty.hangup_after = Some(Duration::from_secs(2)); // 200 ms: during the greeting
+    let call = w.switch.place_call(hasty);
+    let stored = record(&w.test, call).await;
+    assert_eq!(stored["call"]["outcome"], "ended_in_ivr", "{stored}");
+    assert_eq!(
+        stored["call"]["ivr_path"],
+        serde_json::json!([{ "node": "greeting" }]),
+        "the timeline says where they left: {stored}"
+    );
+    let hung_up = stored["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["kind"] == "hung_up"))
+        .map(|e| e["detail"].clone())
+        .unwrap_or_default();
+    assert_eq!(
+        (&hung_up["by"], &hung_up["phase"]),
+        (&"caller".into(), &"ivr".into())
+    );
+    let id = call.to_string();
+    let after_greeting: Vec<String> = w
+        .switch
+        .commands()
+        .into_iter()
+        .filter(|c| c.contains(&id) && c.contains("play_and_get_digits"))
+        .collect();
+    assert!(
+        after_greeting.is_empty(),
+        "sent to a dead channel: {after_greeting:?}"
+    );
+    w.test.app.shutdown().await;
+}
