@@ -251,7 +251,8 @@ impl FakeFreeswitch {
         self.inner.reports()
     }
 
-    /// Every command line received, in order, with `auth` passwords redacted.
+    /// Every command received, in order: its first line, with `auth` passwords redacted;
+    /// a `sendmsg` with its header lines too (what to execute, and its argument).
     pub fn commands(&self) -> Vec<String> {
         self.inner.commands()
     }

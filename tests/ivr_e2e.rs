@@ -236,3 +236,57 @@ async fn a_caller_who_hangs_up_mid_prompt_gets_no_further_command() {
     );
     w.test.app.shutdown().await;
 }
+
+#[tokio::test]
+async fn set_sends_channel_variables_and_transfer_hands_the_call_to_the_dialplan() {
+    // The shipped `chinese` node sets the sound prefix; a small flow transfers to a number.
+    let flows = shipped_flows(true);
+    std::fs::write(
+        flows.path().join("hotline.toml"),
+        "start = \"chinese\"\nvars = { lang = \"en\" }\n\
+         [nodes.chinese]\nkind = \"set\"\nvars = { lang = \"zh\" }\n\
+         channel = { sound_prefix = \"/sounds/zh/cn/sinmei\" }\nnext = \"notice\"\n\
+         [nodes.notice]\nkind = \"play\"\nprompt = \"kefu/${lang}/transferring.wav\"\nnext = \"out\"\n\
+         [nodes.out]\nkind = \"transfer\"\nnumber = \"8005550199\"\n",
+    )
+    .expect("write flow");
+    let switch = fake_switch(fast()).await;
+    let dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = dir;
+        config
+            .flows
+            .routes
+            .insert("8005550111".into(), "hotline".into());
+        point_at(config, &switch);
+    })
+    .await;
+    let call = switch.place_call(CallerScript::new("+15550005555", "8005550111"));
+    let id = call.to_string();
+    let sent = |needle: &str| {
+        switch
+            .commands()
+            .into_iter()
+            .any(|c| c.contains(&id) && c.contains(needle))
+    };
+    let deadline = kefu::clock::monotonic() + common::WAIT;
+    while !sent("uuid_transfer") && kefu::clock::monotonic() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sent("execute-app-arg: sound_prefix=/sounds/zh/cn/sinmei"),
+        "{:?}",
+        switch.commands()
+    );
+    assert!(
+        sent("execute-app-arg: kefu/zh/transferring.wav"),
+        "{:?}",
+        switch.commands()
+    );
+    assert!(
+        sent(&format!("api uuid_transfer {id} 8005550199")),
+        "{:?}",
+        switch.commands()
+    );
+    test.app.shutdown().await;
+}

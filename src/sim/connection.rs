@@ -250,12 +250,15 @@ impl Connection {
         let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         let word = word.to_ascii_lowercase();
         let rest = rest.trim();
-        self.sw
-            .log_command(if word == "auth" || word == "userauth" {
-                format!("{word} ***")
-            } else {
-                line.clone()
-            });
+        self.sw.log_command(match word.as_str() {
+            "auth" | "userauth" => format!("{word} ***"),
+            // What to execute is in the headers: keep them, one `name: value` line each.
+            "sendmsg" => std::iter::once(line.clone())
+                .chain(command.headers.iter().map(|(n, v)| format!("{n}: {v}")))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => line.clone(),
+        });
         if !self.listener.authed {
             return self.pre_auth(&word, rest, stream).await;
         }
