@@ -12,6 +12,7 @@ mod model;
 mod router;
 
 pub use model::{
-    AgentSpec, CallSpec, Decision, OfferEnd, Overflow, QueueSpec, RouterSettings, Step,
+    ActionRefused, AgentSpec, CallSpec, Decision, OfferEnd, Overflow, QueueSpec, RouterSettings,
+    Step,
 };
 pub use router::{AgentView, QueueView, Router};

@@ -136,3 +136,20 @@ pub enum Decision {
         agent: AgentId,
     },
 }
+
+/// Why the router refused a supervisor's action on a call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ActionRefused {
+    /// The call is not waiting in any queue (answered, ended, still in the IVR).
+    #[error("the call is not waiting in a queue")]
+    NotWaiting,
+    /// No such queue.
+    #[error("no queue named `{0}`")]
+    UnknownQueue(QueueId),
+    /// Nobody is logged into the target queue: the call would overflow at once.
+    #[error("nobody is logged into `{0}`")]
+    NobodyServes(QueueId),
+    /// An agent's phone rings with the call; the action would pull it from under them.
+    #[error("the call is being offered to an agent; try again in a moment")]
+    BeingOffered,
+}

@@ -4,7 +4,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use super::model::{AgentSpec, CallSpec, Decision, OfferEnd, Overflow, QueueSpec, RouterSettings};
+use super::model::{
+    ActionRefused, AgentSpec, CallSpec, Decision, OfferEnd, Overflow, QueueSpec, RouterSettings,
+};
 use crate::config::Strategy;
 use crate::domain::AgentState;
 use crate::domain::{AgentId, CallId, QueueId, Timestamp};
@@ -311,16 +313,9 @@ impl Router {
                 action,
             }];
         }
-        let priority = i64::from(spec.priority) + i64::from(self.queues[q].spec.priority);
-        let aging = i64::from(self.settings.aging_per_minute);
         self.seq += 1;
         let call = spec.call;
-        let key = (
-            Reverse(priority * 60_000 - aging * spec.enqueued_at.as_millis()),
-            spec.enqueued_at,
-            self.seq,
-            call,
-        );
+        let key = self.wait_key(&spec, q, self.seq);
         // The account manager goes first only where they could take the call at all (they
         // serve the queue and meet one of its steps); otherwise the call routes normally.
         let manager = spec
@@ -355,6 +350,102 @@ impl Router {
             return Vec::new();
         }
         self.place_waiting(call, step, now)
+    }
+
+    /// The call's place among the waiting calls of queue `q` (see [`WaitKey`]); `seq` keeps
+    /// arrival order among equals.
+    fn wait_key(&self, spec: &CallSpec, q: QueueIdx, seq: u64) -> WaitKey {
+        let priority = i64::from(spec.priority) + i64::from(self.queues[q].spec.priority);
+        let aging = i64::from(self.settings.aging_per_minute);
+        (
+            Reverse(priority * 60_000 - aging * spec.enqueued_at.as_millis()),
+            spec.enqueued_at,
+            seq,
+            spec.call,
+        )
+    }
+
+    // ---- supervisor actions -------------------------------------------------------------
+
+    /// A supervisor moves a waiting call to another queue. It keeps its enqueue time and
+    /// priority (its place by age and rank); the new queue's steps apply from the time it
+    /// has waited, and it is offered at once if an agent there is free.
+    ///
+    /// # Errors
+    /// The call is not waiting or is ringing an agent; the queue is unknown or nobody is
+    /// logged into it.
+    pub fn move_call(
+        &mut self,
+        call: CallId,
+        to: &QueueId,
+        now: Timestamp,
+    ) -> Result<Vec<Decision>, ActionRefused> {
+        let &to_q = self
+            .queue_index
+            .get(to)
+            .ok_or_else(|| ActionRefused::UnknownQueue(to.clone()))?;
+        if self.queues[to_q].logged_in == 0 {
+            return Err(ActionRefused::NobodyServes(to.clone()));
+        }
+        self.take_out_of_line(call)?;
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return Err(ActionRefused::NotWaiting);
+        };
+        entry.queue = to_q;
+        entry.spec.queue = to.clone();
+        let (spec, seq) = (entry.spec.clone(), entry.key.2);
+        let key = self.wait_key(&spec, to_q, seq);
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.key = key;
+        }
+        self.queues[to_q].by_age.insert((spec.enqueued_at, call));
+        let max_wait_at = spec.enqueued_at.plus(self.queues[to_q].spec.max_wait);
+        self.add_timer(max_wait_at, Timer::MaxWait(call));
+        let step = self.step_at(to_q, now.since(spec.enqueued_at));
+        Ok(self.place_waiting(call, step, now))
+    }
+
+    /// A supervisor sets a waiting call's priority (its base, before the queue's and aging).
+    ///
+    /// # Errors
+    /// The call is not waiting or is ringing an agent.
+    pub fn set_priority(
+        &mut self,
+        call: CallId,
+        priority: i32,
+        now: Timestamp,
+    ) -> Result<Vec<Decision>, ActionRefused> {
+        self.take_out_of_line(call)?;
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return Err(ActionRefused::NotWaiting);
+        };
+        entry.spec.priority = priority;
+        let (spec, q, seq) = (entry.spec.clone(), entry.queue, entry.key.2);
+        let key = self.wait_key(&spec, q, seq);
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.key = key;
+        }
+        self.queues[q].by_age.insert((spec.enqueued_at, call));
+        let step = self.step_at(q, now.since(spec.enqueued_at));
+        Ok(self.place_waiting(call, step, now))
+    }
+
+    /// Takes a waiting call out of line (its waiting set or its manager's hold, and its
+    /// queue's `by_age`), keeping it in `calls`, for a supervisor action to place it again.
+    fn take_out_of_line(&mut self, call: CallId) -> Result<(), ActionRefused> {
+        let entry = self.calls.get(&call).ok_or(ActionRefused::NotWaiting)?;
+        let (q, key, enqueued_at) = (entry.queue, entry.key, entry.spec.enqueued_at);
+        match entry.status {
+            CallStatus::Offered { .. } => return Err(ActionRefused::BeingOffered),
+            CallStatus::Waiting { step } => {
+                self.queues[q].waiting[step].remove(&key);
+            }
+            CallStatus::HeldForManager { manager } => {
+                self.agents[manager].held.remove(&key);
+            }
+        }
+        self.queues[q].by_age.remove(&(enqueued_at, call));
+        Ok(())
     }
 
     fn hold_for_manager(&mut self, call: CallId, m: AgentIdx, now: Timestamp) {
@@ -502,7 +593,7 @@ impl Router {
         match timer {
             Timer::StepUp(call, step) => self.step_up(call, step, now),
             Timer::ManagerWindowEnd(call) => self.manager_window_end(call, now),
-            Timer::MaxWait(call) => self.max_wait(call),
+            Timer::MaxWait(call) => self.max_wait(call, now),
             Timer::OfferExpiry(call, agent) => self.offer_expired(call, agent, now),
             Timer::NotReadyEnd(agent) => self.not_ready_end(agent, now),
             Timer::WrapUpEnd(agent, call) => self.wrap_up_expired(agent, call, now),
@@ -516,7 +607,9 @@ impl Router {
         let CallStatus::Waiting { step: current } = entry.status else {
             return Vec::new();
         };
-        if current + 1 != step {
+        // A timer set in a queue the call has since left is not this queue's step.
+        let due = self.step_at(entry.queue, now.since(entry.spec.enqueued_at));
+        if current + 1 != step || due < step {
             return Vec::new();
         }
         let (q, key) = (entry.queue, entry.key);
@@ -537,11 +630,20 @@ impl Router {
         self.place_waiting(call, step, now)
     }
 
-    fn max_wait(&mut self, call: CallId) -> Vec<Decision> {
-        match self.calls.get(&call).map(|c| c.status) {
+    fn max_wait(&mut self, call: CallId, now: Timestamp) -> Vec<Decision> {
+        let Some(entry) = self.calls.get(&call) else {
+            return Vec::new();
+        };
+        // A timer set in a queue the call has since left: its own queue's max wait counts.
+        let due = entry
+            .spec
+            .enqueued_at
+            .plus(self.queues[entry.queue].spec.max_wait);
+        match entry.status {
             // An offer in progress finishes first; `requeue` overflows it if it fails.
-            Some(CallStatus::Offered { .. }) | None => Vec::new(),
-            Some(_) => self.overflow(call),
+            CallStatus::Offered { .. } => Vec::new(),
+            _ if now < due => Vec::new(),
+            _ => self.overflow(call),
         }
     }
 

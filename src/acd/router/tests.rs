@@ -88,6 +88,94 @@ fn billing_router(agents: Vec<AgentSpec>) -> Router {
     )
 }
 
+/// `general` (max wait 300 s) and `vip` (max wait 900 s), one agent each.
+fn two_queue_router() -> Router {
+    let steps = || vec![step(0, &[])];
+    let mut vip = queue("vip", Strategy::LongestIdle, steps());
+    vip.max_wait = Duration::from_secs(900);
+    Router::new(
+        settings(),
+        vec![queue("general", Strategy::LongestIdle, steps()), vip],
+        vec![agent("g", &["general"], &[]), agent("v", &["vip"], &[])],
+    )
+}
+
+#[test]
+fn a_moved_call_keeps_its_age_and_is_offered_in_its_new_queue() {
+    let mut r = two_queue_router();
+    r.login(&AgentId::new("g"), t(0));
+    r.login(&AgentId::new("v"), t(0));
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    assert_eq!(r.calls_ahead(id(1)), Some(0));
+    // Nobody available in vip yet: the call waits there, older than later vip callers.
+    assert_eq!(r.move_call(id(1), &QueueId::new("vip"), t(10)), Ok(vec![]));
+    assert!(r.enqueue(call(2, "vip", 0, t(20)), t(20)).is_empty());
+    assert_eq!(
+        (
+            r.calls_in_queue(&QueueId::new("general")),
+            r.calls_in_queue(&QueueId::new("vip"))
+        ),
+        (0, 2)
+    );
+    assert_eq!(
+        r.calls_ahead(id(2)),
+        Some(1),
+        "the moved call keeps its place by age"
+    );
+    // general's 300 s max wait no longer applies; vip's 900 s does.
+    assert!(
+        r.tick(t(400)).is_empty(),
+        "a stale max-wait timer overflowed the call"
+    );
+    assert_eq!(
+        r.make_available(&AgentId::new("v"), t(401)),
+        vec![offer(1, "v")]
+    );
+    assert_eq!(
+        r.move_call(id(1), &QueueId::new("general"), t(402)),
+        Err(ActionRefused::BeingOffered)
+    );
+    assert_eq!(
+        r.move_call(id(2), &QueueId::new("nowhere"), t(402)),
+        Err(ActionRefused::UnknownQueue(QueueId::new("nowhere")))
+    );
+    assert_eq!(
+        r.move_call(id(9), &QueueId::new("vip"), t(402)),
+        Err(ActionRefused::NotWaiting)
+    );
+}
+
+#[test]
+fn a_raised_priority_puts_the_call_first() {
+    let mut r = two_queue_router();
+    r.login(&AgentId::new("g"), t(0));
+    for n in 1..=3 {
+        assert!(
+            r.enqueue(call(n, "general", 0, t(n as i64)), t(n as i64))
+                .is_empty()
+        );
+    }
+    assert_eq!(r.calls_ahead(id(3)), Some(2));
+    assert_eq!(r.set_priority(id(3), 50, t(10)), Ok(vec![]));
+    assert_eq!(r.calls_ahead(id(3)), Some(0));
+    assert_eq!(
+        r.make_available(&AgentId::new("g"), t(11)),
+        vec![offer(3, "g")]
+    );
+}
+
+#[test]
+fn nobody_logged_in_refuses_a_move_rather_than_overflow() {
+    let mut r = two_queue_router();
+    r.login(&AgentId::new("g"), t(0));
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    assert_eq!(
+        r.move_call(id(1), &QueueId::new("vip"), t(1)),
+        Err(ActionRefused::NobodyServes(QueueId::new("vip")))
+    );
+    assert_eq!(r.calls_ahead(id(1)), Some(0), "still waiting where it was");
+}
+
 #[test]
 fn call_goes_to_the_longest_idle_eligible_agent() {
     let mut r = billing_router(vec![
@@ -460,6 +548,15 @@ mod properties {
         Advance {
             secs: i64,
         },
+        /// A supervisor moves a call to the other queue.
+        Move {
+            pick: usize,
+        },
+        /// A supervisor changes a call's priority.
+        Priority {
+            pick: usize,
+            priority: i32,
+        },
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -475,6 +572,8 @@ mod properties {
             2 => (0..5usize).prop_map(|agent| Op::EndCall { agent }),
             2 => (0..5usize).prop_map(|agent| Op::WrapUp { agent }),
             3 => (1..120i64).prop_map(|secs| Op::Advance { secs }),
+            1 => any::<usize>().prop_map(|pick| Op::Move { pick }),
+            1 => (any::<usize>(), -20..50i32).prop_map(|(pick, priority)| Op::Priority { pick, priority }),
         ]
     }
 
@@ -505,6 +604,37 @@ mod properties {
 
     /// The router's own bookkeeping agrees with itself and with the routing rules.
     fn check(r: &Router, now: Timestamp) -> Result<(), String> {
+        // Every call is in line exactly where its entry says.
+        for (id, call) in &r.calls {
+            let queue = &r.queues[call.queue];
+            if !queue.by_age.contains(&(call.spec.enqueued_at, *id)) {
+                return Err(format!("call {id} missing from its queue's by_age"));
+            }
+            if let CallStatus::Waiting { step } = call.status {
+                if !queue.waiting[step].contains(&call.key) {
+                    return Err(format!("call {id} missing from waiting[{step}]"));
+                }
+            }
+        }
+        let in_line: usize = r.queues.iter().map(|q| q.by_age.len()).sum();
+        let waiting: usize = r
+            .queues
+            .iter()
+            .flat_map(|q| &q.waiting)
+            .map(BTreeSet::len)
+            .sum();
+        let held: usize = r.agents.iter().map(|a| a.held.len()).sum();
+        let offered = r
+            .calls
+            .values()
+            .filter(|c| matches!(c.status, CallStatus::Offered { .. }))
+            .count();
+        if in_line != r.calls.len() || waiting + held + offered != r.calls.len() {
+            return Err(format!(
+                "{} calls but {in_line} in by_age, {waiting} waiting + {held} held + {offered} offered",
+                r.calls.len()
+            ));
+        }
         // The EWT's N: logged in and not on a break, counted as the agents' states say.
         for (q, queue) in r.queues.iter().enumerate() {
             let serving = r
@@ -673,7 +803,23 @@ mod properties {
                         None => Vec::new(),
                     },
                     Op::Advance { secs } => { now = now.plus(Duration::from_secs(secs as u64)); r.tick(now) }
-                    Op::HangUp { .. } => Vec::new(),
+                    Op::Move { pick } | Op::Priority { pick, .. } if !waiting_or_offered.is_empty() => {
+                        let call = waiting_or_offered[pick % waiting_or_offered.len()];
+                        let result = match op {
+                            Op::Move { .. } => {
+                                let to = if r.calls[&call].queue == 0 { "q2" } else { "q1" };
+                                r.move_call(call, &QueueId::new(to), now)
+                            }
+                            Op::Priority { priority, .. } => r.set_priority(call, priority, now),
+                            _ => unreachable!("matched above"),
+                        };
+                        match result {
+                            Ok(decisions) => decisions,
+                            Err(ActionRefused::BeingOffered | ActionRefused::NobodyServes(_)) => Vec::new(),
+                            Err(other) => return Err(TestCaseError::fail(format!("{other}: a call in line refused"))),
+                        }
+                    }
+                    Op::HangUp { .. } | Op::Move { .. } | Op::Priority { .. } => Vec::new(),
                 };
                 for decision in &decisions {
                     if let Decision::Overflow { call, action, .. } = decision {
