@@ -7,6 +7,7 @@
 mod agents;
 mod announce;
 mod decide;
+mod supervise;
 mod switch;
 mod view;
 
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use supervise::{ActionError, ActionReply, SupervisorAction};
 pub use view::{AgentRow, QueueFigures, Snapshot};
 
 use crate::acd::ewt::RecentHandleTimes;
@@ -50,6 +52,15 @@ pub enum Input {
         agent: AgentId,
         /// What they did.
         action: AgentAction,
+    },
+    /// A supervisor's action; the result goes back on `reply`.
+    Supervisor {
+        /// Who (for the timeline).
+        supervisor: String,
+        /// What.
+        action: SupervisorAction,
+        /// Where the result goes.
+        reply: ActionReply,
     },
     /// A customer lookup the IVR asked for has finished.
     CustomerLoaded {
@@ -295,6 +306,11 @@ impl Engine {
         match input {
             Input::Agent { agent, action } => self.on_agent(agent, action),
             Input::CustomerLoaded { call, customer } => self.on_customer_loaded(call, customer),
+            Input::Supervisor {
+                supervisor,
+                action,
+                reply,
+            } => self.on_supervisor(&supervisor, action, reply),
         }
     }
 

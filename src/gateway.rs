@@ -8,6 +8,7 @@ mod error;
 pub mod hub;
 pub mod protocol;
 pub mod reports;
+pub mod supervisor;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/snapshot", get(api::snapshot))
         .route("/api/latency", get(api::latency))
         .route("/api/flows/reload", post(api::reload_flows))
+        .route("/api/agents/{id}/state", post(supervisor::agent_state))
+        .route("/api/calls/{uuid}/queue", post(supervisor::move_call))
+        .route("/api/calls/{uuid}/priority", post(supervisor::set_priority))
+        .route("/api/audit", get(supervisor::audit))
         .route("/api/calls", get(api::calls))
         .route("/api/calls/{uuid}", get(api::call))
         .route("/api/reports/queues", get(reports::queues))

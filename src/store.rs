@@ -4,8 +4,10 @@
 //! `migrations/postgres`). Times are stored as µs since the epoch, durations as ms.
 //!
 //! `calls` holds the completed-call queries, `customers` the lookups and the seeding from
-//! configuration, `reports` what the queue and agent reports read.
+//! configuration, `reports` what the queue and agent reports read, `audit` the trail of
+//! supervisors' actions.
 
+mod audit;
 mod calls;
 mod customers;
 mod reports;
@@ -17,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::AuditEntry;
 pub use calls::{CallFilter, CallSummary, MAX_LIST};
 pub use customers::Customer;
 

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AgentClient, fake_switch, get, get_json_until, get_with, point_at, spawn_app};
+use common::{
+    AgentClient, fake_switch, get, get_json, get_json_until, get_with, point_at, post_json,
+    request, spawn_app,
+};
 use kefu::config::Config;
 use kefu::domain::CallId;
 use kefu::gateway::protocol::ServerMessage;
@@ -310,6 +313,130 @@ async fn waiting_callers_hear_their_position_over_the_music() {
     assert!(
         to_second.iter().any(|c| c.contains("!digits/1.wav!")),
         "{to_second:?}"
+    );
+    w.stop().await;
+}
+
+/// The audit trail's newest entry.
+async fn last_audit(w: &World) -> serde_json::Value {
+    get_json(w.test.http, "/api/audit?limit=1").await["entries"][0].clone()
+}
+
+#[tokio::test]
+async fn a_supervisor_moves_a_waiting_call_to_a_queue_with_a_free_agent() {
+    let w = world(|_| {}).await;
+    let _general = w.agent("1002", false).await; // logged in, not available: calls wait
+    let mut repair = w.agent("1005", true).await; // serves repair only
+    let call = w.call(UNKNOWN, GENERAL);
+    w.waiting("general", 1).await;
+
+    let path = format!("/api/calls/{call}/queue");
+    let anonymous = request(w.test.http, "POST", &path, "Content-Length: 0\r\n").await;
+    assert_eq!(anonymous.0, 401);
+    let (status, body) = post_json(w.test.http, &path, r#"{"queue":"nowhere"}"#).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = post_json(w.test.http, &path, r#"{"queue":"repair"}"#).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"done":true}"#));
+    assert_eq!(
+        next_offer(&mut repair).await,
+        call,
+        "offered in its new queue"
+    );
+    let entry = last_audit(&w).await;
+    assert_eq!(
+        (&entry["actor"], &entry["action"], &entry["outcome"]),
+        (&"lead".into(), &"move_call".into(), &"done".into()),
+        "{entry}"
+    );
+    assert_eq!(entry["target"], call.to_string());
+    assert_eq!(entry["detail"]["queue"], "repair");
+
+    // Ringing an agent now: a second move is refused, and the refusal is on the trail too.
+    let (status, body) = post_json(w.test.http, &path, r#"{"queue":"general"}"#).await;
+    assert_eq!(status, 409, "{body}");
+    let entry = last_audit(&w).await;
+    assert!(
+        entry["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("refused")),
+        "{entry}"
+    );
+    let (status, _) = post_json(w.test.http, &path, "not json").await;
+    assert_eq!(status, 400);
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_supervisor_puts_a_call_first_and_sets_agents_states() {
+    let w = world(|_| {}).await;
+    let mut agent = w.agent("1002", false).await;
+    let first = w.call(UNKNOWN, GENERAL);
+    w.waiting("general", 1).await;
+    let second = w.call("+15550008888", GENERAL);
+    w.waiting("general", 2).await;
+    let (status, body) = post_json(
+        w.test.http,
+        &format!("/api/calls/{second}/priority"),
+        r#"{"priority":50}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Forced available by the supervisor: the agent gets the raised call, not the first.
+    let (status, body) = post_json(
+        w.test.http,
+        "/api/agents/1002/state",
+        r#"{"state":"available"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(next_offer(&mut agent).await, second);
+    assert_ne!(second, first);
+
+    let mut other = w.agent("1003", true).await;
+    let (status, body) = post_json(
+        w.test.http,
+        "/api/agents/1003/state",
+        r#"{"state":"break","reason":"coaching"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let reason = other
+        .wait_for(|m| match m {
+            ServerMessage::State { reason, .. } if reason.is_some() => reason.clone(),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, "coaching", "the agent's desktop shows the break");
+    let (status, body) = post_json(
+        w.test.http,
+        "/api/agents/1004/state",
+        r#"{"state":"available"}"#,
+    )
+    .await;
+    assert_eq!(status, 409, "1004 never logged in: {body}");
+    let (status, _) = post_json(
+        w.test.http,
+        "/api/agents/nobody/state",
+        r#"{"state":"break"}"#,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let trail = get_json(w.test.http, "/api/audit").await;
+    let actions: Vec<&str> = trail["entries"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        actions,
+        [
+            "agent_state",
+            "agent_state",
+            "agent_state",
+            "agent_state",
+            "set_priority"
+        ],
+        "newest first: {trail}"
     );
     w.stop().await;
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{answered_call, test_stores};
 use kefu::config::{Config, Secret};
-use kefu::domain::{AgentId, Category, Disposition, Outcome, TierId};
+use kefu::domain::{AgentId, Category, Disposition, Outcome, TierId, Timestamp};
 use kefu::store::{Store, StoreError};
 
 #[tokio::test]
@@ -184,7 +184,7 @@ async fn nul_characters_from_outside_are_stored_as_replacement_characters() {
 
 #[tokio::test]
 async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
-    use kefu::domain::{QueueId, Timestamp};
+    use kefu::domain::QueueId;
     use kefu::store::CallFilter;
     let dir = tempfile::tempdir().expect("temp dir");
     for (db, store) in test_stores(&dir).await {
@@ -262,5 +262,30 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
         })
         .await;
         assert_eq!(two.len(), 2, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_trail_reads_back_newest_first_within_the_range() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let at = |s: i64| Timestamp::from_micros(1_800_000_000_000_000 + s * 1_000_000);
+        for (s, action) in [(0, "move_call"), (10, "set_priority"), (20, "agent_state")] {
+            let entry = kefu::store::AuditEntry {
+                at: at(s),
+                actor: "lead".into(),
+                action: action.into(),
+                target: "1002".into(),
+                detail: serde_json::json!({ "n": s }),
+                outcome: "done".into(),
+            };
+            store.insert_audit(&entry).await.expect("insert");
+        }
+        let entries = store.audit_entries(at(5), at(30), 10).await.expect("read");
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["agent_state", "set_priority"], "{db}");
+        assert_eq!(entries[1].detail["n"], 10, "{db}");
+        let newest = store.audit_entries(at(0), at(30), 1).await.expect("read");
+        assert_eq!(newest.len(), 1, "{db}");
     }
 }

@@ -241,21 +241,35 @@ pub async fn reload_flows(
     let reloaded = tokio::task::spawn_blocking(move || flows.reload())
         .await
         .unwrap_or_else(|e| Err(vec![format!("reload failed: {e}")]));
-    Ok(match reloaded {
+    let (outcome, response) = match reloaded {
         Ok(count) => {
             tracing::info!(supervisor = %supervisor.id, flows = count, "flows reloaded");
-            (StatusCode::OK, Json(json!({ "flows": count })))
+            (
+                "done".to_owned(),
+                (StatusCode::OK, Json(json!({ "flows": count }))),
+            )
         }
         Err(errors) => {
             tracing::warn!(supervisor = %supervisor.id, errors = errors.len(), "flows refused; the running set stays");
+            let outcome = format!("refused: {} errors", errors.len());
             let body = json!({
                 "code": "invalid_flows",
                 "message": "the new flows are invalid; the running set stays",
                 "errors": errors,
             });
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(body))
+            (outcome, (StatusCode::UNPROCESSABLE_ENTITY, Json(body)))
         }
-    })
+    };
+    let entry = crate::store::AuditEntry {
+        at: crate::clock::now(),
+        actor: supervisor.id,
+        action: "reload_flows".into(),
+        target: "flows".into(),
+        detail: json!({}),
+        outcome,
+    };
+    super::supervisor::record(&state, entry).await;
+    Ok(response)
 }
 
 /// `GET /api/calls/{uuid}`: a completed call's record and timeline.

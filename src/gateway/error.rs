@@ -21,9 +21,18 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// The request is understood but cannot be carried out now (a call or agent is busy).
+    #[error("{message}")]
+    Conflict {
+        /// Why.
+        message: String,
+    },
     /// No or wrong supervisor credentials.
     #[error("supervisor credentials required")]
     Unauthorised,
+    /// kefu is stopping.
+    #[error("kefu is stopping")]
+    Unavailable,
     /// The database failed.
     #[error("database error")]
     Store(#[from] crate::store::StoreError),
@@ -34,7 +43,9 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "refused"),
             ApiError::Unauthorised => (StatusCode::UNAUTHORIZED, "unauthorised"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -119,6 +119,14 @@ impl LiveFigures {
         c.short_abandons += u64::from(wait < short);
     }
 
+    /// A supervisor moved a waiting call: it counts in the queue it ends in, as its record
+    /// does.
+    pub fn moved(&mut self, from: &QueueId, to: &QueueId, tier: &TierId) {
+        let old = self.entry(from, tier);
+        old.offered = old.offered.saturating_sub(1);
+        self.entry(to, tier).offered += 1;
+    }
+
     /// A call left by the overflow action.
     pub fn overflowed(&mut self, queue: &QueueId, tier: &TierId) {
         self.entry(queue, tier).overflowed += 1;

@@ -194,13 +194,34 @@ pub async fn post(http: SocketAddr, path: &str) -> (u16, String) {
     request(http, "POST", path, headers).await
 }
 
+/// One POST of a JSON body, as the demo supervisor: (status, body).
+pub async fn post_json(http: SocketAddr, path: &str, json: &str) -> (u16, String) {
+    let headers = format!(
+        "Authorization: Basic bGVhZDpkZW1v\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        json.len()
+    );
+    send(http, "POST", path, &headers, json).await
+}
+
 /// One request with no body and extra header lines (each ending in CRLF): (status, body).
 pub async fn request(http: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, String) {
+    send(http, method, path, headers, "").await
+}
+
+/// One request: header lines (each ending in CRLF), then `body`: (status, body).
+async fn send(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = TcpStream::connect(http).await.expect("connect");
-        let request =
-            format!("{method} {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n{body}"
+        );
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");

@@ -1,0 +1,212 @@
+//! Supervisors' REST actions on live calls and agents, each written to the audit trail
+//! (who, what, to what, when, outcome), and the trail itself at `GET /api/audit`.
+//!
+//! - `POST /api/agents/{id}/state` `{"state": "available"|"break"|"logged_out", "reason"?}`
+//! - `POST /api/calls/{uuid}/queue` `{"queue": "complaints"}`
+//! - `POST /api/calls/{uuid}/priority` `{"priority": 40}`
+//!
+//! 200 `{"done": true}` when carried out; 404 for an unknown agent or queue; 409 when the
+//! agent or call is busy (on a call, being offered, not waiting); refusals are audited too.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::auth::Supervisor;
+use super::{ApiError, AppState};
+use crate::acd::ActionRefused;
+use crate::clock;
+use crate::domain::{AgentId, CallId, QueueId, Timestamp};
+use crate::engine::{ActionError, Input, SupervisorAction};
+use crate::gateway::protocol::RequestedState;
+use crate::store::AuditEntry;
+
+/// How long a handler waits for the engine's answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// `{"state": …, "reason": …}`
+#[derive(Debug, Deserialize)]
+pub struct StateBody {
+    state: RequestedState,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `{"queue": …}`
+#[derive(Debug, Deserialize)]
+pub struct QueueBody {
+    queue: String,
+}
+
+/// `{"priority": …}`
+#[derive(Debug, Deserialize)]
+pub struct PriorityBody {
+    priority: i32,
+}
+
+/// `POST /api/agents/{id}/state`: force an agent's state.
+///
+/// # Errors
+/// 401, 400 for a bad body, 404 for an unknown agent, 409 when the agent is busy.
+pub async fn agent_state(
+    supervisor: Supervisor,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<StateBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body.map_err(bad_body)?;
+    let detail = json!({ "state": body.state, "reason": body.reason });
+    let action = SupervisorAction::AgentState {
+        agent: AgentId::new(&id),
+        state: body.state,
+        reason: body.reason,
+    };
+    act(&state, &supervisor, "agent_state", id, detail, action).await
+}
+
+/// `POST /api/calls/{uuid}/queue`: move a waiting call to another queue.
+///
+/// # Errors
+/// 401, 400 for a bad id or body, 404 for an unknown queue, 409 when the call is not
+/// waiting, is ringing an agent, or nobody serves the queue.
+pub async fn move_call(
+    supervisor: Supervisor,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<QueueBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let call = call_id(&id)?;
+    let Json(body) = body.map_err(bad_body)?;
+    let detail = json!({ "queue": body.queue });
+    let action = SupervisorAction::MoveCall {
+        call,
+        queue: QueueId::new(&body.queue),
+    };
+    act(&state, &supervisor, "move_call", id, detail, action).await
+}
+
+/// `POST /api/calls/{uuid}/priority`: change a waiting call's priority.
+///
+/// # Errors
+/// 401, 400 for a bad id or body, 409 when the call is not waiting or is ringing an agent.
+pub async fn set_priority(
+    supervisor: Supervisor,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<PriorityBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let call = call_id(&id)?;
+    let Json(body) = body.map_err(bad_body)?;
+    let detail = json!({ "priority": body.priority });
+    let action = SupervisorAction::SetPriority {
+        call,
+        priority: body.priority,
+    };
+    act(&state, &supervisor, "set_priority", id, detail, action).await
+}
+
+/// `GET /api/audit?from=&to=&limit=` query.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/audit?from=&to=&limit=`: the trail, newest first (default: the last 100).
+///
+/// # Errors
+/// 401, 400 for a bad time, 500 when the database fails.
+pub async fn audit(
+    _supervisor: Supervisor,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let time = |text: &Option<String>, name: &str, default: Timestamp| match text {
+        None => Ok(default),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| Timestamp::from_micros(d.timestamp_micros()))
+            .map_err(|_| ApiError::BadRequest {
+                message: format!("{name}: an RFC 3339 time, e.g. 2026-12-04T08:00:00Z"),
+            }),
+    };
+    let from = time(&q.from, "from", Timestamp::from_micros(0))?;
+    let to = time(&q.to, "to", Timestamp::from_micros(i64::MAX))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = state.store.audit_entries(from, to, limit).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+/// Writes an entry; a trail that cannot be written is logged, never silently lost.
+pub async fn record(state: &AppState, entry: AuditEntry) {
+    if let Err(error) = state.store.insert_audit(&entry).await {
+        tracing::error!(error = %error, actor = %entry.actor, action = %entry.action, "audit entry not written");
+    }
+}
+
+/// Hands the action to the engine, audits the answer, and maps it to HTTP.
+async fn act(
+    state: &AppState,
+    supervisor: &Supervisor,
+    action_name: &str,
+    target: String,
+    detail: serde_json::Value,
+    action: SupervisorAction,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (reply, answer) = oneshot::channel();
+    let input = Input::Supervisor {
+        supervisor: supervisor.id.clone(),
+        action,
+        reply,
+    };
+    let result = match state.engine.send(input).await {
+        Ok(()) => match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(ActionError::Stopped),
+        },
+        Err(_) => Err(ActionError::Stopped),
+    };
+    let outcome = match &result {
+        Ok(()) => "done".to_owned(),
+        Err(error) => format!("refused: {error}"),
+    };
+    tracing::info!(supervisor = %supervisor.id, action = action_name, target = %target, outcome = %outcome, "supervisor action");
+    let entry = AuditEntry {
+        at: clock::now(),
+        actor: supervisor.id.clone(),
+        action: action_name.to_owned(),
+        target,
+        detail,
+        outcome,
+    };
+    record(state, entry).await;
+    match result {
+        Ok(()) => Ok(Json(json!({ "done": true }))),
+        Err(ActionError::UnknownAgent(_)) => Err(ApiError::NotFound { what: "agent" }),
+        Err(ActionError::Refused(ActionRefused::UnknownQueue(_))) => {
+            Err(ApiError::NotFound { what: "queue" })
+        }
+        Err(ActionError::Stopped) => Err(ApiError::Unavailable),
+        Err(other) => Err(ApiError::Conflict {
+            message: other.to_string(),
+        }),
+    }
+}
+
+fn call_id(id: &str) -> Result<CallId, ApiError> {
+    CallId::parse(id).map_err(|_| ApiError::BadRequest {
+        message: "call id must be a UUID".into(),
+    })
+}
+
+fn bad_body(rejection: JsonRejection) -> ApiError {
+    ApiError::BadRequest {
+        message: rejection.body_text(),
+    }
+}
