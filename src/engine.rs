@@ -161,6 +161,8 @@ impl EngineHandle {
 /// Settings the engine reads per call, derived once from the configuration.
 struct Settings {
     tiers: HashMap<TierId, (i32, SlaRule)>,
+    /// Each tier's SL target (0.8 for 80/20), in configuration order.
+    sla_targets: Vec<(TierId, f64)>,
     default_tier: TierId,
     short_abandon: HashMap<QueueId, Duration>,
     dial_strings: HashMap<AgentId, String>,
@@ -200,6 +202,8 @@ pub struct Engine {
     /// When the FreeSWITCH event being handled was read off its socket (for the
     /// event → decision latency).
     event_received: Option<Instant>,
+    /// When the snapshot was last rebuilt.
+    published_at: Instant,
 }
 
 /// Channel capacity for FreeSWITCH events into the engine (nodes wait when it is full).
@@ -247,6 +251,7 @@ pub fn build(
         snapshot: snapshot.clone(),
         dirty: true,
         event_received: None,
+        published_at: clock::monotonic(),
     };
     let handle = EngineHandle { control, snapshot };
     (
@@ -260,7 +265,8 @@ pub fn build(
 }
 
 /// Runs the engine until `cancel`: one input at a time, timers from the router's next
-/// deadline (no polling), a fresh snapshot at most every 200 ms when something changed.
+/// deadline (no polling), a fresh snapshot at most every 200 ms when something changed (and
+/// every second while calls are in progress).
 pub async fn run(mut engine: Engine, mut inputs: Receivers, cancel: CancellationToken) {
     let mut publish = tokio::time::interval(Duration::from_millis(200));
     publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -448,6 +454,11 @@ fn settings_from(config: &Config) -> Settings {
         .collect();
     Settings {
         tiers,
+        sla_targets: config
+            .tiers
+            .iter()
+            .map(|t| (TierId::new(&t.name), t.sla_target))
+            .collect(),
         default_tier: TierId::new(&config.default_tier.name),
         short_abandon: config
             .queues

@@ -9,6 +9,7 @@ pub mod hub;
 pub mod protocol;
 pub mod reports;
 pub mod supervisor;
+pub mod supervisor_ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/reports/queues", get(reports::queues))
         .route("/api/reports/agents", get(reports::agents))
         .route("/ws/agent", get(agent_ws::upgrade))
+        .route("/ws/supervisor", get(supervisor_ws::upgrade))
         .route(
             "/wallboard",
             get(|| async { Html(include_str!("gateway/wallboard.html")) }),

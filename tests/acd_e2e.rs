@@ -440,3 +440,74 @@ async fn a_supervisor_puts_a_call_first_and_sets_agents_states() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn supervisors_watch_queues_and_tiers_live_over_a_websocket() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let w = world(|config| {
+        let standard = config.tiers.iter_mut().find(|t| t.name == "standard");
+        standard.expect("standard tier").sla_threshold = Duration::from_millis(300);
+    })
+    .await;
+    let url = format!("ws://{}/ws/supervisor", w.test.http);
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "supervisors only: {refused:?}"
+    );
+    let mut request = url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Authorization",
+        "Basic bGVhZDpkZW1v".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("supervisor stream");
+    let _agent = w.agent("1002", false).await; // logged in: the call waits
+    w.call(UNKNOWN, GENERAL);
+    // Snapshots keep coming; wait for the standard caller past the 300 ms threshold.
+    let deadline = kefu::clock::monotonic() + common::WAIT;
+    let mut general = serde_json::Value::Null;
+    while kefu::clock::monotonic() < deadline {
+        let Some(Ok(message)) = tokio::time::timeout(common::WAIT, socket.next())
+            .await
+            .ok()
+            .flatten()
+        else {
+            break;
+        };
+        let Ok(text) = message.into_text() else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(value["type"], "snapshot");
+        general = value["snapshot"]["queues"]
+            .as_array()
+            .and_then(|qs| qs.iter().find(|q| q["name"] == "general").cloned())
+            .unwrap_or_default();
+        if general["sla_at_risk"] == true {
+            break;
+        }
+    }
+    assert_eq!(general["sla_at_risk"], true, "{general}");
+    let standard = &general["tiers"][0];
+    assert_eq!(
+        (
+            &standard["tier"],
+            &standard["waiting"],
+            &standard["at_risk"]
+        ),
+        (&"standard".into(), &1.into(), &true.into()),
+        "{general}"
+    );
+    assert!(
+        standard["longest_wait_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms > 300),
+        "{general}"
+    );
+    assert_eq!(general["agents_by_state"]["not_ready"], 1, "{general}");
+    w.stop().await;
+}

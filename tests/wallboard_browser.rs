@@ -97,6 +97,10 @@ async fn wallboard_renders_live_queue_figures_in_chromium() {
         tile.contains("data-field=\"answered\">1 · 1 · 0<"),
         "offered · answered · abandoned = 1 · 1 · 0 in {tile}"
     );
+    assert!(
+        tile.contains("silver 100.0%/80.0%"),
+        "the caller's tier, its SL today against its own target, in {tile}"
+    );
     assert!(dom.contains("calls in progress"), "status line rendered");
     test.app.shutdown().await;
     switch.shutdown().await;

@@ -873,6 +873,19 @@ impl Router {
             .collect()
     }
 
+    /// For each queue (in `queue_views` order), how many of the agents serving it are in
+    /// each state, indexed by `AgentState as usize`.
+    pub fn agents_by_state(&self) -> Vec<[u32; 7]> {
+        let mut counts = vec![[0u32; 7]; self.queues.len()];
+        for agent in &self.agents {
+            let (state, _) = public_state(&agent.status);
+            for &(q, _) in &agent.serves {
+                counts[q][state as usize] += 1;
+            }
+        }
+        counts
+    }
+
     /// Every agent's live state.
     pub fn agent_views(&self) -> Vec<AgentView> {
         self.agents

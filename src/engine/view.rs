@@ -2,11 +2,15 @@
 //! when something changed (at most every 200 ms), read lock-free by `/api/queues`, the
 //! wallboard and `/metrics`.
 
+use std::collections::{BTreeMap, HashMap};
+
 use serde::Serialize;
 
 use super::Engine;
+use crate::call::Phase;
 use crate::clock;
 use crate::domain::Timestamp;
+use crate::domain::{QueueId, TierId};
 use crate::gateway::protocol::AgentState;
 use crate::recorder::stats::{Figure, Percentiles};
 use crate::telemetry::label;
@@ -42,6 +46,42 @@ pub struct QueueFigures {
     pub abandon_rate: Option<f64>,
     /// Wait of the calls answered today (HdrHistogram), ms; `None` before the first.
     pub answered_wait_ms: Option<Percentiles>,
+    /// Agents serving the queue, by state (every state named, zeros included).
+    pub agents_by_state: BTreeMap<&'static str, u32>,
+    /// Per tier with calls today or waiting now, in configuration order.
+    pub tiers: Vec<TierFigures>,
+    /// A tier's SL today is below its target, or its oldest waiting call is past the
+    /// tier's threshold.
+    pub sla_at_risk: bool,
+}
+
+/// One tier's live figures within a queue.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TierFigures {
+    /// Tier name.
+    pub tier: String,
+    /// Calls of this tier waiting now (being offered included).
+    pub waiting: usize,
+    /// Longest current wait of this tier, ms.
+    pub longest_wait_ms: i64,
+    /// Calls enqueued today.
+    pub offered: u64,
+    /// Answered today.
+    pub answered: u64,
+    /// Abandoned today (short abandons included).
+    pub abandoned: u64,
+    /// Service level today against the tier's threshold.
+    pub service_level: Option<f64>,
+    /// The tier's SL target.
+    pub sla_target: f64,
+    /// The tier's threshold T, ms.
+    pub sla_threshold_ms: i64,
+    /// Average speed of answer today, ms.
+    pub asa_ms: Option<f64>,
+    /// Abandon rate today.
+    pub abandon_rate: Option<f64>,
+    /// SL below target, or the oldest waiting call past T.
+    pub at_risk: bool,
 }
 
 /// One agent's row in the supervisor views.
@@ -68,21 +108,41 @@ pub struct Snapshot {
     pub calls_in_progress: usize,
 }
 
+/// Every agent state, in `AgentState as usize` order.
+const ALL_STATES: [AgentState; 7] = [
+    AgentState::LoggedOut,
+    AgentState::Available,
+    AgentState::Break,
+    AgentState::Offered,
+    AgentState::Talking,
+    AgentState::WrapUp,
+    AgentState::NotReady,
+];
+
 impl Engine {
+    /// Rebuilds the snapshot when something changed, and at least every second while calls
+    /// are in progress (waits grow and SLA risk turns without any event).
     pub(super) fn publish_if_dirty(&mut self) {
-        if !self.dirty {
+        let stale = !self.sessions.is_empty()
+            && self.published_at.elapsed() >= std::time::Duration::from_secs(1);
+        if !self.dirty && !stale {
             return;
         }
         self.dirty = false;
+        self.published_at = clock::monotonic();
         let now = clock::now();
         self.live.roll_day(super::day_of(now));
         let day_start = Timestamp::from_millis(super::day_of(now) * 86_400_000);
+        let waiting = self.waiting_by_tier(now);
+        let agent_counts = self.router.agents_by_state();
         let queues: Vec<QueueFigures> = self
             .router
             .queue_views()
             .into_iter()
-            .map(|view| {
+            .zip(agent_counts)
+            .map(|(view, counts)| {
                 let c = self.live.queue(&view.queue);
+                let tiers = self.tier_figures(&view.queue, &waiting);
                 QueueFigures {
                     name: view.queue.to_string(),
                     waiting: view.waiting,
@@ -107,6 +167,12 @@ impl Engine {
                         day_start,
                         now.plus(std::time::Duration::from_secs(1)),
                     ),
+                    agents_by_state: ALL_STATES
+                        .iter()
+                        .map(|s| (s.as_str(), counts[*s as usize]))
+                        .collect(),
+                    sla_at_risk: tiers.iter().any(|t| t.at_risk),
+                    tiers,
                 }
             })
             .collect();
@@ -130,6 +196,64 @@ impl Engine {
         self.snapshot.store(std::sync::Arc::new(snapshot));
     }
 
+    /// Calls waiting now per queue and tier: (count, longest wait in ms).
+    fn waiting_by_tier(&self, now: Timestamp) -> HashMap<(QueueId, TierId), (usize, i64)> {
+        let mut waiting: HashMap<(QueueId, TierId), (usize, i64)> = HashMap::new();
+        for session in self.sessions.values() {
+            let (Phase::Queued | Phase::Offered { .. }, Some(queue), Some(enqueued)) =
+                (&session.phase, &session.queue, session.enqueued_at())
+            else {
+                continue;
+            };
+            let entry = waiting
+                .entry((queue.clone(), session.tier.clone()))
+                .or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(now.since(enqueued).as_millis() as i64);
+        }
+        waiting
+    }
+
+    /// The tiers of one queue with calls today or waiting now.
+    fn tier_figures(
+        &self,
+        queue: &QueueId,
+        waiting: &HashMap<(QueueId, TierId), (usize, i64)>,
+    ) -> Vec<TierFigures> {
+        self.settings
+            .sla_targets
+            .iter()
+            .filter_map(|(tier, target)| {
+                let c = self.live.queue_tier(queue, tier);
+                let (waiting, longest_wait_ms) = waiting
+                    .get(&(queue.clone(), tier.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                if c.offered == 0 && waiting == 0 {
+                    return None;
+                }
+                let threshold = self.tier_rule(tier, queue).threshold;
+                let threshold_ms = threshold.as_millis() as i64;
+                let service_level = c.service_level();
+                Some(TierFigures {
+                    tier: tier.to_string(),
+                    waiting,
+                    longest_wait_ms,
+                    offered: c.offered,
+                    answered: c.answered,
+                    abandoned: c.abandoned,
+                    service_level,
+                    sla_target: *target,
+                    sla_threshold_ms: threshold_ms,
+                    asa_ms: c.asa_ms(),
+                    abandon_rate: c.abandon_rate(),
+                    at_risk: service_level.is_some_and(|sl| sl < *target)
+                        || longest_wait_ms > threshold_ms,
+                })
+            })
+            .collect()
+    }
+
     fn update_gauges(&self, queues: &[QueueFigures], agents: &[AgentRow]) {
         let metrics = &self.ports.metrics;
         for q in queues {
@@ -142,22 +266,10 @@ impl Engine {
         for a in agents {
             *by_state.entry(a.state).or_insert(0i64) += 1;
         }
-        for state in [
-            AgentState::LoggedOut,
-            AgentState::Available,
-            AgentState::Break,
-            AgentState::Offered,
-            AgentState::Talking,
-            AgentState::WrapUp,
-            AgentState::NotReady,
-        ] {
-            let name = serde_json::to_value(state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+        for state in ALL_STATES {
             metrics
                 .agents
-                .get_or_create(&label("state", name))
+                .get_or_create(&label("state", state.as_str()))
                 .set(by_state.get(&state).copied().unwrap_or(0));
         }
     }
