@@ -511,3 +511,34 @@ async fn supervisors_watch_queues_and_tiers_live_over_a_websocket() {
     assert_eq!(general["agents_by_state"]["not_ready"], 1, "{general}");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_call_past_its_queues_max_wait_overflows_to_the_target() {
+    // complaints overflows to general after 400 ms; its only agent is logged in but busy
+    // with nothing (not available), so the call waits there until then.
+    let w = world(|config| {
+        let complaints = config.queues.iter_mut().find(|q| q.name == "complaints");
+        complaints.expect("complaints queue").max_wait = Duration::from_millis(400);
+    })
+    .await;
+    let _complaints_agent = w.agent("1004", false).await; // serves complaints and general
+    let mut general = w.agent("1002", true).await;
+    let placed = kefu::clock::monotonic();
+    let call = w.call(UNKNOWN, COMPLAINTS);
+    assert_eq!(
+        next_offer(&mut general).await,
+        call,
+        "general took it after the max wait"
+    );
+    assert!(
+        placed.elapsed() >= Duration::from_millis(400),
+        "not before complaints' max wait: {:?}",
+        placed.elapsed()
+    );
+    let queues = get_json_until(w.test.http, "/api/queues", |q| {
+        figure(q, "complaints", "overflowed") == 1
+    })
+    .await;
+    assert_eq!(figure(&queues, "complaints", "overflowed"), 1, "{queues}");
+    w.stop().await;
+}

@@ -851,6 +851,63 @@ mod properties {
             check_spans(&spans).map_err(TestCaseError::fail)?;
         }
 
+        /// Aging: a low-priority call behind an endless stream of higher-priority ones is
+        /// served once it has aged past them. At `aging` points a minute it overtakes every
+        /// call that arrived more than 60·Δ/aging seconds after it, so at most the calls of
+        /// that window (and the one being handled) go first.
+        #[test]
+        fn aging_serves_a_low_priority_call_behind_an_endless_stream(
+            delta in 1..60i32,
+            gap in 1..30i64,
+            handle in 5..60i64,
+        ) {
+            let agent = AgentId::new("a1");
+            let mut general = queue("general", Strategy::LongestIdle, vec![step(0, &[])]);
+            general.max_wait = Duration::from_secs(1_000_000); // no overflow cuts the wait short
+            let mut r = Router::new(settings(), vec![general], vec![super::agent("a1", &["general"], &[])]);
+            let aging = i64::from(settings().aging_per_minute);
+            let window = aging * gap;
+            let ahead = (60 * i64::from(delta) + window - 1) / window;
+            let bound = (ahead + 2) * handle + gap;
+            let low = id(1);
+            let mut next = 2u128;
+            assert!(r.make_available(&agent, t(0)).is_empty());
+            let mut pending = r.enqueue(call(next, "general", delta, t(0)), t(0));
+            assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+            let mut talking: Option<(CallId, i64)> = None;
+            let mut served_at = None;
+            for now_s in 0..=bound + handle {
+                let now = t(now_s);
+                if now_s > 0 && now_s % gap == 0 {
+                    next += 1;
+                    pending.extend(r.enqueue(call(next, "general", delta, now), now));
+                }
+                if let Some((done, ends)) = talking {
+                    if ends <= now_s {
+                        talking = None;
+                        r.call_ended(&agent, done, Duration::from_secs(handle as u64), now);
+                        pending.extend(r.wrap_up_done(&agent, done, now));
+                    }
+                }
+                pending.extend(r.tick(now));
+                for decision in std::mem::take(&mut pending) {
+                    assert!(!matches!(decision, Decision::Overflow { .. }), "at {now_s} s: {decision:?}");
+                    if let Decision::Offer { call, .. } = decision {
+                        r.offer_answered(call, now);
+                        talking = Some((call, now_s + handle));
+                        if call == low {
+                            served_at = Some(now_s);
+                        }
+                    }
+                }
+                if served_at.is_some() {
+                    break;
+                }
+            }
+            let served = served_at.ok_or_else(|| TestCaseError::fail("the low-priority call was never served"))?;
+            assert!(served <= bound, "served at {served} s, bound {bound} s");
+        }
+
         #[test]
         fn equal_priority_calls_are_served_first_come_first_served(n in 2..30usize) {
             let agent = AgentId::new("a1");
