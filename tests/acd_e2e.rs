@@ -542,3 +542,28 @@ async fn a_call_past_its_queues_max_wait_overflows_to_the_target() {
     assert_eq!(figure(&queues, "complaints", "overflowed"), 1, "{queues}");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_call_that_ends_while_the_switch_socket_is_down_is_closed_out_on_reconnect() {
+    let w = world(|_| {}).await;
+    let _agent = w.agent("1002", false).await; // logged in: the call waits
+    let call = w.call(UNKNOWN, GENERAL);
+    w.waiting("general", 1).await;
+    // The socket drops, and the caller hangs up before kefu is back: it never sees the
+    // hang-up event, only that the channel is gone from `show channels`.
+    w.switch.inject(kefu::sim::Fault::DropConnections);
+    w.switch.hangup(call, "NORMAL_CLEARING");
+    let stored = get_json_until(w.test.http, &format!("/api/calls/{call}"), |v| {
+        v["call"]["outcome"].is_string()
+    })
+    .await;
+    assert_eq!(stored["call"]["outcome"], "abandoned", "{stored}");
+    assert_eq!(stored["call"]["hangup_cause"], "LOST_WHILE_DISCONNECTED");
+    let kinds: Vec<&str> = stored["timeline"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|e| e["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(kinds.contains(&"reconciled"), "{kinds:?}");
+    w.waiting("general", 0).await;
+    w.stop().await;
+}

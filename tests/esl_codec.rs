@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use bytes::BytesMut;
 use kefu::call::{Direction, EventKind, HungUpBy};
 use kefu::domain::{CallId, NodeId, Timestamp};
-use kefu::esl::{EslEvent, Frame, FrameDecoder, Incoming, TranslateStats, classify, translate};
+use kefu::esl::{
+    DEFAULT_MAX_FRAME_BYTES, EslEvent, Frame, FrameDecoder, Incoming, TranslateStats, classify,
+    translate,
+};
 use proptest::prelude::*;
 
 const JSON: &[u8] = include_bytes!("fixtures/esl/real-1.10.12-json-session.bin");
@@ -253,4 +256,29 @@ proptest! {
         let frames = decode(&chunks);
         prop_assert!(frames == decode(&[capture]));
     }
+}
+
+/// The fuzz target's seed corpus (`fuzz/corpus/esl_decoder`): each seed is a step byte and
+/// one real frame, which decodes whole at that step.
+#[test]
+fn the_fuzz_seed_corpus_holds_real_frames() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/esl_decoder");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus folder").flatten() {
+        let data = std::fs::read(entry.path()).expect("seed");
+        let (&step, stream) = data.split_first().expect("not empty");
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+        let mut buf = BytesMut::new();
+        let mut frames = 0;
+        for read in stream.chunks(usize::from(step.max(1))) {
+            buf.extend_from_slice(read);
+            while let Some(frame) = decoder.decode(&mut buf).expect("a real frame decodes") {
+                classify(frame).expect("and classifies");
+                frames += 1;
+            }
+        }
+        assert_eq!((frames, buf.len()), (1, 0), "{}", entry.path().display());
+        seeds += 1;
+    }
+    assert!(seeds >= 20, "{seeds} seeds");
 }

@@ -426,3 +426,21 @@ fn percentiles_are_by_nearest_rank() {
     assert_eq!(percentile(&[7], 0.99), Some(7));
     assert_eq!(percentile(&[], 0.5), None);
 }
+
+#[test]
+fn a_call_still_waiting_at_the_end_of_the_range_counts_where_it_entered_once_answered() {
+    // Enqueued 10:29:30, answered 10:31:00, after the range's end: its record counts it in
+    // the 10:15 interval, with its whole wait.
+    let mut late = Call::answered("gold", at(29, 30), 90, 60, 10)
+        .sla(Some(false))
+        .record();
+    late.ended_at = at(33, 0);
+    let mut report = QueueReport::new(quarters(at(0, 0), at(30, 0)), targets(), true);
+    report.add(&late);
+    let rows = report.rows();
+    assert_eq!(rows.len(), 1);
+    let gold = &rows[0];
+    assert_eq!(gold.interval_start, "2026-12-04T10:15:00Z");
+    assert_eq!((gold.offered, gold.answered), (1, 1));
+    assert!(close(gold.asa_ms, 90_000.0) && close(gold.service_level, 0.0));
+}
