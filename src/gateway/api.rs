@@ -190,20 +190,9 @@ pub async fn calls(
     State(state): State<AppState>,
     Query(q): Query<CallsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let time = |text: &Option<String>, name: &str| -> Result<Option<Timestamp>, ApiError> {
-        text.as_deref()
-            .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|d| Timestamp::from_micros(d.timestamp_micros()))
-                    .map_err(|_| ApiError::BadRequest {
-                        message: format!("{name}: an RFC 3339 time, e.g. 2026-12-04T08:00:00Z"),
-                    })
-            })
-            .transpose()
-    };
     let filter = CallFilter {
-        from: time(&q.from, "from")?,
-        to: time(&q.to, "to")?,
+        from: optional_time(q.from.as_deref(), "from")?,
+        to: optional_time(q.to.as_deref(), "to")?,
         queue: q.queue.map(QueueId::new),
         agent: q.agent.map(AgentId::new),
         outcome: q.outcome,
@@ -270,6 +259,23 @@ pub async fn reload_flows(
     };
     super::supervisor::record(&state, entry).await;
     Ok(response)
+}
+
+/// A query parameter's RFC 3339 time.
+///
+/// # Errors
+/// 400 naming the parameter.
+pub(super) fn rfc3339(text: &str, name: &str) -> Result<Timestamp, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|d| Timestamp::from_micros(d.timestamp_micros()))
+        .map_err(|_| ApiError::BadRequest {
+            message: format!("{name}: an RFC 3339 time, e.g. 2026-12-04T08:00:00Z"),
+        })
+}
+
+/// [`rfc3339`] for a parameter that may be absent.
+pub(super) fn optional_time(text: Option<&str>, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|t| rfc3339(t, name)).transpose()
 }
 
 /// `GET /api/calls/{uuid}`: a completed call's record and timeline.

@@ -157,8 +157,8 @@ fn period(q: &ReportQuery, settings: &ReportSettings) -> Result<Period, ApiError
 
 /// An RFC 3339 time, or a date meaning its midnight in `tz`.
 fn time(text: &str, tz: Tz, name: &str) -> Result<Timestamp, ApiError> {
-    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(Timestamp::from_micros(at.timestamp_micros()));
+    if let Ok(at) = super::api::rfc3339(text, name) {
+        return Ok(at);
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|date| midnight(date, tz))

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use super::api::optional_time;
 use super::auth::Supervisor;
 use super::{ApiError, AppState};
 use crate::acd::ActionRefused;
@@ -128,16 +129,8 @@ pub async fn audit(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let time = |text: &Option<String>, name: &str, default: Timestamp| match text {
-        None => Ok(default),
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .map(|d| Timestamp::from_micros(d.timestamp_micros()))
-            .map_err(|_| ApiError::BadRequest {
-                message: format!("{name}: an RFC 3339 time, e.g. 2026-12-04T08:00:00Z"),
-            }),
-    };
-    let from = time(&q.from, "from", Timestamp::from_micros(0))?;
-    let to = time(&q.to, "to", Timestamp::from_micros(i64::MAX))?;
+    let from = optional_time(q.from.as_deref(), "from")?.unwrap_or(Timestamp::from_micros(0));
+    let to = optional_time(q.to.as_deref(), "to")?.unwrap_or(Timestamp::from_micros(i64::MAX));
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let entries = state.store.audit_entries(from, to, limit).await?;
     Ok(Json(json!({ "entries": entries })))
