@@ -67,6 +67,66 @@ pub struct Report {
     pub placed_per_second: f64,
     /// kefu's own latencies, from its metrics (µs).
     pub kefu: KefuLatency,
+    /// Service level per tier over the run, from kefu's queue report: answered within the
+    /// tier's threshold / (offered − short abandons), all queues together.
+    pub service_level_by_tier: BTreeMap<String, TierServiceLevel>,
+}
+
+/// One tier's service level over the run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TierServiceLevel {
+    /// Calls of the tier that entered a queue.
+    pub offered: u64,
+    /// Of them, answered within the tier's threshold.
+    pub answered_within_threshold: u64,
+    /// Short abandons (left out of SL).
+    pub short_abandons: u64,
+    /// The service level, when any call counts.
+    pub service_level: Option<f64>,
+    /// The tier's target.
+    pub target: Option<f64>,
+}
+
+/// Sums the queue report's per-tier rows over every queue and interval of the run.
+async fn service_level_by_tier(
+    store: &kefu::store::Store,
+    config: &Config,
+    from: kefu::domain::Timestamp,
+) -> anyhow::Result<BTreeMap<String, TierServiceLevel>> {
+    use kefu::recorder::report::{Interval, Period, QueueReport, TierTarget};
+    let to = kefu::clock::now().plus(Duration::from_secs(1));
+    let period = Period::new(from, to, Interval::Day, chrono_tz::Tz::UTC)?;
+    let targets = config
+        .tiers
+        .iter()
+        .map(|t| {
+            let threshold_ms = i64::try_from(t.sla_threshold.as_millis()).unwrap_or(i64::MAX);
+            let target = TierTarget {
+                threshold_ms,
+                target: t.sla_target,
+            };
+            (kefu::domain::TierId::new(&t.name), target)
+        })
+        .collect();
+    let mut report = QueueReport::new(period, targets, true);
+    store
+        .fill_queue_report(&mut report, &period, None, None)
+        .await?;
+    let mut tiers: BTreeMap<String, TierServiceLevel> = BTreeMap::new();
+    for row in report.rows() {
+        let Some(tier) = row.tier else { continue };
+        let sum = tiers.entry(tier.to_string()).or_default();
+        sum.offered += row.offered;
+        sum.answered_within_threshold += row.answered_within_threshold;
+        sum.short_abandons += row.short_abandons;
+        sum.target = row.sla_target;
+    }
+    for sum in tiers.values_mut() {
+        let counted = sum.offered - sum.short_abandons;
+        sum.service_level =
+            (counted > 0).then(|| sum.answered_within_threshold as f64 / counted as f64);
+    }
+    Ok(tiers)
 }
 
 /// kefu's internal latencies over the run, as its `/api/latency` reports them.
@@ -174,6 +234,7 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     };
     let callers = Callers::from_config(&config, &demo);
     let started = kefu::clock::monotonic();
+    let run_from = kefu::clock::now();
     let placed = place_calls(&switches, &callers, settings).await;
     let placed_per_second = placed.len() as f64 / started.elapsed().as_secs_f64();
 
@@ -186,6 +247,7 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     let stored = app.store.call_outcomes().await?;
     let mut report = compare(&placed, &stored, &reports, placed_per_second);
     report.kefu = KefuLatency::of(&app.metrics);
+    report.service_level_by_tier = service_level_by_tier(&app.store, &config, run_from).await?;
     app.shutdown().await;
     for switch in switches {
         switch.shutdown().await;
@@ -338,6 +400,7 @@ fn compare(
             .collect(),
         placed_per_second,
         kefu: KefuLatency::default(),
+        service_level_by_tier: BTreeMap::new(),
     }
 }
 
@@ -364,7 +427,21 @@ pub fn summary(report: &Report) -> String {
         ),
         None => format!("\nkefu {name}: no values"),
     };
+    let tiers: Vec<String> = report
+        .service_level_by_tier
+        .iter()
+        .map(|(tier, t)| {
+            let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1}%", 100.0 * v));
+            format!(
+                "{tier} {} (target {}, {} offered)",
+                pct(t.service_level),
+                pct(t.target),
+                t.offered
+            )
+        })
+        .collect();
     let kefu = [
+        format!("\nSL by tier: {}", tiers.join(", ")),
         kefu_line("ESL event → decision", report.kefu.event_to_decision),
         kefu_line("decision → command", report.kefu.decision_to_command),
         kefu_line(

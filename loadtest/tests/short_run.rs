@@ -25,6 +25,18 @@ async fn a_short_run_loses_no_call() {
         report.outcomes.get("answered").is_some_and(|&n| n > 0),
         "{report:?}"
     );
+    // SL per tier from kefu's own queue report: every queued call of the run is in it.
+    let by_tier: u64 = report
+        .service_level_by_tier
+        .values()
+        .map(|t| t.offered)
+        .sum();
+    let queued = 50 - report.outcomes.get("ended_in_ivr").copied().unwrap_or(0);
+    assert_eq!(by_tier, queued, "{:?}", report.service_level_by_tier);
+    for (tier, t) in &report.service_level_by_tier {
+        let sl_ok = t.service_level.is_none_or(|sl| (0.0..=1.0).contains(&sl));
+        assert!(sl_ok && t.target.is_some(), "{tier}: {t:?}");
+    }
     let placed = report
         .kefu
         .event_to_decision
