@@ -404,6 +404,101 @@ fn compare(
     }
 }
 
+/// One step of a ramp.
+#[derive(Clone, Debug, Serialize)]
+pub struct RampStep {
+    /// The rate asked for.
+    pub cps: f64,
+    /// The rate the callers reached.
+    pub placed_per_second: f64,
+    /// Calls lost (must be 0).
+    pub lost: u64,
+    /// Enqueue → screen-pop p99, ms (`None` when no call was offered).
+    pub pop_p99_ms: Option<f64>,
+    /// lost = 0 and p99 under the limit.
+    pub passed: bool,
+}
+
+/// What a ramp found.
+#[derive(Clone, Debug, Serialize)]
+pub struct RampReport {
+    /// The p99 enqueue → screen-pop limit, ms.
+    pub limit_p99_ms: f64,
+    /// Each step run, in order; the ramp stops at the first that fails.
+    pub steps: Vec<RampStep>,
+    /// The highest rate that passed.
+    pub highest_passing_cps: Option<f64>,
+}
+
+/// Runs `base` at each rate in turn, a fresh kefu each time, until a step loses a call or
+/// its p99 enqueue → screen-pop reaches `limit_p99_ms`.
+///
+/// # Errors
+/// A run fails to start or to read the database.
+pub async fn ramp(
+    base: &LoadSettings,
+    rates: &[f64],
+    limit_p99_ms: f64,
+) -> anyhow::Result<RampReport> {
+    let mut steps = Vec::new();
+    for &cps in rates {
+        let report = run(&LoadSettings {
+            cps,
+            ..base.clone()
+        })
+        .await?;
+        let pop_p99_ms = report.enqueue_to_pop_ms.map(|p| p.p99);
+        let passed = report.lost == 0
+            && report.unknown == 0
+            && pop_p99_ms.is_some_and(|p99| p99 < limit_p99_ms);
+        let step = RampStep {
+            cps,
+            placed_per_second: report.placed_per_second,
+            lost: report.lost,
+            pop_p99_ms,
+            passed,
+        };
+        eprintln!("ramp: {step:?}");
+        steps.push(step);
+        if !passed {
+            break;
+        }
+    }
+    let highest_passing_cps = steps
+        .iter()
+        .filter(|s| s.passed)
+        .map(|s| s.cps)
+        .reduce(f64::max);
+    Ok(RampReport {
+        limit_p99_ms,
+        steps,
+        highest_passing_cps,
+    })
+}
+
+/// The short human summary printed after a ramp.
+pub fn ramp_summary(ramp: &RampReport) -> String {
+    let mut lines = vec![format!(
+        "ramp: lost = 0 and p99 enqueue → screen-pop < {} ms",
+        ramp.limit_p99_ms
+    )];
+    for step in &ramp.steps {
+        lines.push(format!(
+            "  {:>6.0}/s (reached {:.1}/s): lost {}, p99 {} — {}",
+            step.cps,
+            step.placed_per_second,
+            step.lost,
+            step.pop_p99_ms.map_or("–".into(), |p| format!("{p:.2} ms")),
+            if step.passed { "pass" } else { "FAIL" }
+        ));
+    }
+    lines.push(match ramp.highest_passing_cps {
+        Some(cps) => format!("highest passing rate: {cps:.0} calls/s"),
+        None => "no rate passed".into(),
+    });
+    lines.join("\n")
+}
+
 /// The short human summary printed after a run.
 pub fn summary(report: &Report) -> String {
     let pop = report

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kefu_loadtest::{LoadSettings, run, summary};
+use kefu_loadtest::{LoadSettings, ramp, ramp_summary, run, summary};
 
 /// mimalloc, as the `kefu` binary: glibc's malloc took a quarter of the CPU at 1,000 calls/s
 /// (BENCHMARKS.md).
@@ -38,6 +38,33 @@ struct Args {
     /// Write the report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Ramp instead of one run: `START:STEP:MAX` calls/s, each rate a fresh run of
+    /// `--duration`, until a step loses a call or its p99 enqueue → screen-pop reaches
+    /// `--ramp-limit-ms`; reports the highest rate that passed.
+    #[arg(long, value_parser = parse_ramp)]
+    ramp: Option<Vec<f64>>,
+    /// The ramp's p99 enqueue → screen-pop limit.
+    #[arg(long, default_value_t = 50.0)]
+    ramp_limit_ms: f64,
+}
+
+/// `100:100:1000` → 100, 200, …, 1000.
+fn parse_ramp(text: &str) -> Result<Vec<f64>, String> {
+    let parts: Vec<f64> = text
+        .split(':')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("`{p}`: {e}")))
+        .collect::<Result<_, _>>()?;
+    let [start, step, max] = parts[..] else {
+        return Err("START:STEP:MAX, e.g. 100:100:1000".into());
+    };
+    if start <= 0.0 || step <= 0.0 || max < start {
+        return Err("needs 0 < START <= MAX and STEP > 0".into());
+    }
+    let steps = ((max - start) / step).floor() as usize;
+    if steps > 1000 {
+        return Err("more than 1,000 steps".into());
+    }
+    Ok((0..=steps).map(|i| start + step * i as f64).collect())
 }
 
 fn main() -> ExitCode {
@@ -61,6 +88,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(rates) = &args.ramp {
+        return ramp_main(
+            &runtime,
+            &settings,
+            rates,
+            args.ramp_limit_ms,
+            args.report.as_ref(),
+        );
+    }
     let report = match runtime.block_on(run(&settings)) {
         Ok(report) => report,
         Err(error) => {
@@ -69,16 +105,68 @@ fn main() -> ExitCode {
         }
     };
     println!("{}", summary(&report));
-    if let Some(path) = args.report {
-        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-        if let Err(error) = std::fs::write(&path, json) {
-            eprintln!("kefu-loadtest: writing {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.report
+        && !write_json(path, &report)
+    {
+        return ExitCode::FAILURE;
     }
     if report.lost == 0 && report.unknown == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+/// `--ramp`: exit 0 when some rate passed, 2 when none did.
+fn ramp_main(
+    runtime: &tokio::runtime::Runtime,
+    settings: &LoadSettings,
+    rates: &[f64],
+    limit_ms: f64,
+    report_path: Option<&PathBuf>,
+) -> ExitCode {
+    let found = match runtime.block_on(ramp(settings, rates, limit_ms)) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("kefu-loadtest: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", ramp_summary(&found));
+    if let Some(path) = report_path
+        && !write_json(path, &found)
+    {
+        return ExitCode::FAILURE;
+    }
+    if found.highest_passing_cps.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> bool {
+    let json = serde_json::to_string_pretty(value).unwrap_or_default();
+    match std::fs::write(path, json) {
+        Ok(()) => true,
+        Err(error) => {
+            eprintln!("kefu-loadtest: writing {}: {error}", path.display());
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ramp;
+
+    #[test]
+    fn ramp_steps_are_start_step_max() {
+        assert_eq!(parse_ramp("100:100:300"), Ok(vec![100.0, 200.0, 300.0]));
+        assert_eq!(parse_ramp("50:100:120"), Ok(vec![50.0]));
+        assert!(parse_ramp("100:0:300").is_err());
+        assert!(parse_ramp("300:100:100").is_err());
+        assert!(parse_ramp("100:100").is_err());
+        assert!(parse_ramp("a:b:c").is_err());
     }
 }

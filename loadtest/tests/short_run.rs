@@ -51,3 +51,36 @@ async fn a_short_run_loses_no_call() {
         "{pop:?}"
     );
 }
+
+/// The ramp runs each rate on a fresh kefu and stops at the first failing step; with a
+/// loose limit both small steps pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_reports_the_highest_passing_rate() {
+    let base = LoadSettings {
+        cps: 0.0,
+        duration: Duration::from_secs(1),
+        agents: 30,
+        switches: 1,
+        time_scale: 0.02,
+        flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
+        drain_for: Duration::from_secs(60),
+    };
+    let found = kefu_loadtest::ramp(&base, &[10.0, 20.0], 5_000.0)
+        .await
+        .expect("the ramp completes");
+    assert_eq!(found.steps.len(), 2, "{found:?}");
+    assert!(
+        found.steps.iter().all(|s| s.passed && s.lost == 0),
+        "{found:?}"
+    );
+    assert_eq!(found.highest_passing_cps, Some(20.0));
+    // An impossible limit fails the first step and stops there.
+    let strict = kefu_loadtest::ramp(&base, &[10.0, 20.0], 0.0)
+        .await
+        .expect("the ramp completes");
+    assert_eq!(
+        (strict.steps.len(), strict.highest_passing_cps),
+        (1, None),
+        "{strict:?}"
+    );
+}
