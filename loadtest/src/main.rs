@@ -42,14 +42,18 @@ struct Args {
     /// `--duration`, until a step loses a call or its p99 enqueue → screen-pop reaches
     /// `--ramp-limit-ms`; reports the highest rate that passed.
     #[arg(long, value_parser = parse_ramp)]
-    ramp: Option<Vec<f64>>,
+    ramp: Option<Rates>,
     /// The ramp's p99 enqueue → screen-pop limit.
     #[arg(long, default_value_t = 50.0)]
     ramp_limit_ms: f64,
 }
 
+/// The ramp's rates, calls/s (one value to clap, not a list of values).
+#[derive(Clone, Debug, PartialEq)]
+struct Rates(Vec<f64>);
+
 /// `100:100:1000` → 100, 200, …, 1000.
-fn parse_ramp(text: &str) -> Result<Vec<f64>, String> {
+fn parse_ramp(text: &str) -> Result<Rates, String> {
     let parts: Vec<f64> = text
         .split(':')
         .map(|p| p.trim().parse::<f64>().map_err(|e| format!("`{p}`: {e}")))
@@ -64,7 +68,9 @@ fn parse_ramp(text: &str) -> Result<Vec<f64>, String> {
     if steps > 1000 {
         return Err("more than 1,000 steps".into());
     }
-    Ok((0..=steps).map(|i| start + step * i as f64).collect())
+    Ok(Rates(
+        (0..=steps).map(|i| start + step * i as f64).collect(),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -88,7 +94,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(rates) = &args.ramp {
+    if let Some(Rates(rates)) = &args.ramp {
         return ramp_main(
             &runtime,
             &settings,
@@ -158,12 +164,20 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ramp;
+    use clap::Parser;
+
+    use super::{Args, Rates, parse_ramp};
 
     #[test]
     fn ramp_steps_are_start_step_max() {
-        assert_eq!(parse_ramp("100:100:300"), Ok(vec![100.0, 200.0, 300.0]));
-        assert_eq!(parse_ramp("50:100:120"), Ok(vec![50.0]));
+        assert_eq!(
+            parse_ramp("100:100:300"),
+            Ok(Rates(vec![100.0, 200.0, 300.0]))
+        );
+        assert_eq!(parse_ramp("50:100:120"), Ok(Rates(vec![50.0])));
+        let args =
+            Args::try_parse_from(["kefu-loadtest", "--ramp", "100:100:300"]).expect("parses");
+        assert_eq!(args.ramp, Some(Rates(vec![100.0, 200.0, 300.0])));
         assert!(parse_ramp("100:0:300").is_err());
         assert!(parse_ramp("300:100:100").is_err());
         assert!(parse_ramp("100:100").is_err());
