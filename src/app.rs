@@ -110,7 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         nodes: nodes.clone(),
         hub: hub.clone(),
         recorder: recorder.clone(),
-        agent_states,
+        agent_states: agent_states.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
     };
@@ -140,6 +140,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         store: store.clone(),
         nodes: Arc::new(nodes),
         recorder: recorder.clone(),
+        agent_states,
         metrics: metrics.clone(),
         credentials,
         supervisors,

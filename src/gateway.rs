@@ -67,6 +67,8 @@ pub struct AppState {
     pub nodes: Arc<HashMap<NodeId, NodeHandle>>,
     /// The database writer, for metrics.
     pub recorder: RecorderHandle,
+    /// The agent-state writer (its counters).
+    pub agent_states: crate::recorder::writer::WriterHandle<crate::recorder::AgentStateSpan>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Agent logins.

@@ -64,6 +64,10 @@ pub struct Metrics {
     pub writer_dropped: Gauge<u64, AtomicU64>,
     /// Completed calls written to the spill file (database unreachable) since start.
     pub writer_spilled: Gauge<u64, AtomicU64>,
+    /// Agent state spans by writer status (queued, written, spilled, replayed, dropped).
+    pub agent_state_records: Family<Labels, Gauge<u64, AtomicU64>>,
+    /// Failed agent-state writes since start.
+    pub agent_state_writer_retries: Gauge<u64, AtomicU64>,
     /// ESL event read off the socket → routing decision.
     pub event_to_decision: Latency,
     /// Routing decision → screen-pop written to the agent's socket.
@@ -97,6 +101,8 @@ impl Metrics {
             writer_written: Gauge::default(),
             writer_dropped: Gauge::default(),
             writer_spilled: Gauge::default(),
+            agent_state_records: Family::default(),
+            agent_state_writer_retries: Gauge::default(),
             event_to_decision: Latency::new(),
             decision_to_pop: Latency::new(),
             decision_to_command: Latency::new(),
@@ -163,6 +169,16 @@ impl Metrics {
             "call_records_spilled",
             "Completed calls spilled to disk while the database was unreachable, since start",
             metrics.writer_spilled.clone(),
+        );
+        registry.register(
+            "agent_state_records",
+            "Agent state spans by writer status (queued now; written, spilled, replayed, dropped since start)",
+            metrics.agent_state_records.clone(),
+        );
+        registry.register(
+            "agent_state_writer_retries",
+            "Failed agent-state writes since start",
+            metrics.agent_state_writer_retries.clone(),
         );
         registry.register(
             "event_to_decision_seconds",

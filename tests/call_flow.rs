@@ -172,6 +172,31 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         "{report}"
     );
 
+    // Prometheus: the call recorded, the agent's state spans written, the latencies counted.
+    let figure = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = kefu::clock::monotonic() + WAIT;
+    let mut metrics = String::new();
+    while kefu::clock::monotonic() < deadline {
+        metrics = common::get(test.http, "/metrics").await.1;
+        if figure(&metrics, "kefu_agent_state_records{status=\"written\"}") > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        figure(&metrics, "kefu_agent_state_records{status=\"written\"}") > 0.0,
+        "{metrics}"
+    );
+    assert_eq!(figure(&metrics, "kefu_calls_recorded"), 1.0, "{metrics}");
+    assert!(
+        figure(&metrics, "kefu_event_to_decision_seconds_count") >= 1.0,
+        "{metrics}"
+    );
+
     // kefu timed its own part: the call placed, the bridge commanded, the screen-pop written.
     let latency = get_json_until(test.http, "/api/latency", |l| {
         l["decision_to_screen_pop"]["count"] == 1

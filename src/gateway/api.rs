@@ -68,6 +68,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics.writer_written.set(writer.written);
     metrics.writer_dropped.set(writer.dropped);
     metrics.writer_spilled.set(writer.spilled);
+    let spans = state.agent_states.stats().snapshot();
+    for (status, value) in [
+        ("queued", spans.queued),
+        ("written", spans.written),
+        ("spilled", spans.spilled),
+        ("replayed", spans.replayed),
+        ("dropped", spans.dropped),
+    ] {
+        metrics
+            .agent_state_records
+            .get_or_create(&label("status", status))
+            .set(value);
+    }
+    metrics.agent_state_writer_retries.set(spans.retries);
     (
         [(
             header::CONTENT_TYPE,
