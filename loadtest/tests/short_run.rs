@@ -53,19 +53,20 @@ async fn a_short_run_loses_no_call() {
 }
 
 /// The ramp runs each rate on a fresh kefu and stops at the first failing step; with a
-/// loose limit both small steps pass.
+/// loose limit both small steps pass. Agents to spare (a rejected offer takes an agent out for
+/// 30 s of real time): the pop latency is then kefu's, not a queue wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ramp_reports_the_highest_passing_rate() {
     let base = LoadSettings {
         cps: 0.0,
         duration: Duration::from_secs(1),
-        agents: 30,
+        agents: 100,
         switches: 1,
         time_scale: 0.02,
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
     };
-    let found = kefu_loadtest::ramp(&base, &[10.0, 20.0], 5_000.0)
+    let found = kefu_loadtest::ramp(&base, &[5.0, 10.0], 5_000.0)
         .await
         .expect("the ramp completes");
     assert_eq!(found.steps.len(), 2, "{found:?}");
@@ -73,9 +74,9 @@ async fn a_ramp_reports_the_highest_passing_rate() {
         found.steps.iter().all(|s| s.passed && s.lost == 0),
         "{found:?}"
     );
-    assert_eq!(found.highest_passing_cps, Some(20.0));
+    assert_eq!(found.highest_passing_cps, Some(10.0));
     // An impossible limit fails the first step and stops there.
-    let strict = kefu_loadtest::ramp(&base, &[10.0, 20.0], 0.0)
+    let strict = kefu_loadtest::ramp(&base, &[5.0, 10.0], 0.0)
         .await
         .expect("the ramp completes");
     assert_eq!(
