@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{AgentAction, Engine};
+use super::{ActionError, AgentAction, Engine};
 use crate::acd::OfferEnd;
 use crate::call::Phase;
 use crate::clock;
@@ -67,55 +67,49 @@ impl Engine {
     }
 
     fn set_state(&mut self, agent: &AgentId, state: RequestedState, reason: Option<String>) {
+        let reason = reason.unwrap_or_else(|| "break".into());
+        if self.change_state(agent, state, reason).is_err() {
+            self.refuse(agent, "busy", "finish the current call first");
+        }
+    }
+
+    /// Puts an agent in `state` (`reason` for a break) and tells their desktop; what the
+    /// agent asks for and what a supervisor forces both come here. Refused (`AgentBusy`)
+    /// for a break or logout while they hold or handle a call.
+    pub(super) fn change_state(
+        &mut self,
+        agent: &AgentId,
+        state: RequestedState,
+        reason: String,
+    ) -> Result<(), ActionError> {
         let now = clock::now();
-        match state {
+        let shown_reason = match state {
             RequestedState::Available => {
                 let decided = clock::monotonic();
                 let decisions = self.router.make_available(agent, now);
-                let state = self
-                    .router
-                    .agent_state(agent)
-                    .unwrap_or(AgentState::LoggedOut);
-                self.push(
-                    agent,
-                    ServerMessage::State {
-                        state,
-                        reason: None,
-                    },
-                    None,
-                );
+                self.tell_state(agent, None);
                 self.carry_out(decisions, decided);
+                return Ok(());
             }
-            RequestedState::Break => {
-                let reason = reason.unwrap_or_else(|| "break".into());
-                if self.router.take_break(agent, reason.clone(), now) {
-                    self.push(
-                        agent,
-                        ServerMessage::State {
-                            state: AgentState::Break,
-                            reason: Some(reason),
-                        },
-                        None,
-                    );
-                } else {
-                    self.refuse(agent, "busy", "finish the current call first");
-                }
+            RequestedState::Break if self.router.take_break(agent, reason.clone(), now) => {
+                Some(reason)
             }
-            RequestedState::LoggedOut => {
-                if self.router.logout(agent, now) {
-                    self.push(
-                        agent,
-                        ServerMessage::State {
-                            state: AgentState::LoggedOut,
-                            reason: None,
-                        },
-                        None,
-                    );
-                } else {
-                    self.refuse(agent, "busy", "finish the current call first");
-                }
+            RequestedState::LoggedOut if self.router.logout(agent, now) => None,
+            RequestedState::Break | RequestedState::LoggedOut => {
+                return Err(ActionError::AgentBusy);
             }
-        }
+        };
+        self.tell_state(agent, shown_reason);
+        Ok(())
+    }
+
+    /// The agent's desktop shows their state as the router has it now.
+    fn tell_state(&self, agent: &AgentId, reason: Option<String>) {
+        let state = self
+            .router
+            .agent_state(agent)
+            .unwrap_or(AgentState::LoggedOut);
+        self.push(agent, ServerMessage::State { state, reason }, None);
     }
 
     fn accept(&mut self, agent: &AgentId, call: CallId) {

@@ -9,7 +9,7 @@ use super::Engine;
 use crate::acd::ActionRefused;
 use crate::clock;
 use crate::domain::{AgentId, AgentState, CallId, QueueId};
-use crate::gateway::protocol::{RequestedState, ServerMessage};
+use crate::gateway::protocol::RequestedState;
 
 /// What a supervisor asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,40 +97,11 @@ impl Engine {
             .router
             .agent_state(agent)
             .ok_or_else(|| ActionError::UnknownAgent(agent.clone()))?;
-        match state {
-            RequestedState::Available if current == AgentState::LoggedOut => {
-                return Err(ActionError::AgentLoggedOut);
-            }
-            RequestedState::Available => {
-                let decided = clock::monotonic();
-                let decisions = self.router.make_available(agent, clock::now());
-                self.tell_state(agent, None);
-                self.carry_out(decisions, decided);
-            }
-            RequestedState::Break => {
-                let reason = reason.unwrap_or_else(|| "supervisor".into());
-                if !self.router.take_break(agent, reason.clone(), clock::now()) {
-                    return Err(ActionError::AgentBusy);
-                }
-                self.tell_state(agent, Some(reason));
-            }
-            RequestedState::LoggedOut => {
-                if !self.router.logout(agent, clock::now()) {
-                    return Err(ActionError::AgentBusy);
-                }
-                self.tell_state(agent, None);
-            }
+        if state == RequestedState::Available && current == AgentState::LoggedOut {
+            return Err(ActionError::AgentLoggedOut);
         }
-        Ok(())
-    }
-
-    /// The agent's desktop shows the state a supervisor set.
-    fn tell_state(&self, agent: &AgentId, reason: Option<String>) {
-        let state = self
-            .router
-            .agent_state(agent)
-            .unwrap_or(AgentState::LoggedOut);
-        self.push(agent, ServerMessage::State { state, reason }, None);
+        let reason = reason.unwrap_or_else(|| "supervisor".into());
+        self.change_state(agent, state, reason)
     }
 
     fn move_call(
