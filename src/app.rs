@@ -12,14 +12,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub mod demo;
+mod users;
 
 pub use demo::demo;
 
 use crate::config::Config;
-use crate::domain::NodeId;
+use crate::domain::{AgentId, NodeId, QueueId};
 use crate::engine::{self, EngineHandle, Ports};
 use crate::esl::node::{NodeSettings, spawn_node};
-use crate::gateway::{self, AppState, Credentials, Hub};
+use crate::gateway::{self, AppState, Auth, Hub};
 use crate::ivr::{self, FlowLibrary, Known};
 use crate::recorder::writer::{RecorderHandle, WriterSettings, spawn_writer};
 use crate::store::Store;
@@ -64,6 +65,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         .seed(&config)
         .await
         .context("seeding from the configuration")?;
+    let auth = Auth::new(&config.auth)?;
+    let users = users::seed_users(&store, &config, auth.passwords())
+        .await
+        .context("writing the configured users")?;
+    tracing::info!(users, "users configured");
     let flows = FlowLibrary::load(Arc::new(config.clone()))
         .map_err(|errors| anyhow::anyhow!("invalid IVR flows:\n{}", errors.join("\n")))?;
     tracing::info!(flows = flows.current().load().len(), dir = %config.flows.dir.display(), "IVR flows loaded");
@@ -122,18 +128,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         writers_stop.cancel();
     });
 
-    let credentials = Credentials::new(
-        config
-            .agents
-            .iter()
-            .map(|a| (a.id.clone(), a.password.clone())),
-    );
-    let supervisors = Credentials::new(
-        config
-            .supervisors
-            .iter()
-            .map(|s| (s.id.clone(), s.password.clone())),
-    );
     let state = AppState {
         engine: handle.clone(),
         hub: hub.clone(),
@@ -142,8 +136,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         recorder: recorder.clone(),
         agent_states,
         metrics: metrics.clone(),
-        credentials,
-        supervisors,
+        auth,
+        agent_queues: Arc::new(
+            config
+                .agents
+                .iter()
+                .map(|a| {
+                    let queues = a.queues.iter().map(QueueId::new).collect();
+                    (AgentId::new(&a.id), queues)
+                })
+                .collect(),
+        ),
         reports: gateway::reports::ReportSettings::from_config(&config),
         flows: flows.clone(),
     };
@@ -245,6 +248,23 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
     println!("migrations applied");
+    Ok(())
+}
+
+/// `kefu hash-password`: one line from standard input (kept out of the shell's history
+/// and the process list) → its argon2id hash on standard output.
+///
+/// # Errors
+/// When standard input cannot be read, is empty, or the `[auth]` cost is out of range.
+pub async fn hash_password(config: Config) -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    let passwords = crate::auth::Passwords::new(&config.auth)?;
+    println!("{}", passwords.hash(password).await);
     Ok(())
 }
 

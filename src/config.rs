@@ -76,6 +76,36 @@ pub struct Config {
     /// Reports.
     #[serde(default)]
     pub reports: ReportsConfig,
+    /// Logins and tokens.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a login token is valid.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Login attempts allowed per user id per minute.
+    pub login_attempts_per_minute: std::num::NonZeroU32,
+    /// argon2id memory cost (KiB) for new password hashes.
+    pub argon2_memory_kib: u32,
+    /// argon2id passes for new password hashes.
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthConfig {
+    /// OWASP's argon2id minimum (19 MiB, 2 passes, one lane); tokens for a 12 h shift.
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl: Duration::from_secs(12 * 3600),
+            login_attempts_per_minute: std::num::NonZeroU32::MIN.saturating_add(9),
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
 }
 
 /// `[reports]`
@@ -102,8 +132,19 @@ pub struct SupervisorConfig {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Password (HTTP Basic over TLS in production; never logged).
+    /// The password, or its argon2 hash (`$argon2id$…`, from `kefu hash-password`). Only
+    /// the hash is stored; never logged.
     pub password: Secret,
+    /// `supervisor` (the default) or `admin`.
+    #[serde(default = "supervisor_role")]
+    pub role: crate::auth::Role,
+    /// The queues they watch and act on; absent means every queue. Admins see every queue.
+    #[serde(default)]
+    pub queues: Option<Vec<String>>,
+}
+
+fn supervisor_role() -> crate::auth::Role {
+    crate::auth::Role::Supervisor
 }
 
 /// `[http]`
@@ -312,7 +353,8 @@ pub struct AgentConfig {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Login password (checked in memory; never stored in the database or logged).
+    /// The login password, or its argon2 hash (`$argon2id$…`). Only the hash is stored;
+    /// never logged.
     pub password: Secret,
     /// FreeSWITCH dial string for the agent leg (`user/1001`).
     pub dial_string: String,
@@ -443,10 +485,45 @@ impl Config {
             }
             check_skills(&format!("agents[{i}].skills"), &agent.skills, &skills)?;
         }
+        let passwords = (self.agents.iter().enumerate())
+            .map(|(i, a)| (format!("agents[{i}].password"), &a.password))
+            .chain(
+                (self.supervisors.iter().enumerate())
+                    .map(|(i, s)| (format!("supervisors[{i}].password"), &s.password)),
+            );
+        for (key, password) in passwords {
+            let password = password.expose();
+            if password.is_empty() {
+                return invalid(key, "empty".into());
+            }
+            if crate::auth::is_password_hash(password) && !crate::auth::readable_hash(password) {
+                return invalid(key, "starts like an argon2 hash but is not one".into());
+            }
+        }
         let mut supervisors = HashSet::new();
         for (i, supervisor) in self.supervisors.iter().enumerate() {
-            if supervisor.id.is_empty() || !supervisors.insert(supervisor.id.as_str()) {
-                return invalid(format!("supervisors[{i}].id"), "empty or repeated".into());
+            if supervisor.id.is_empty()
+                || !supervisors.insert(supervisor.id.as_str())
+                || agents.contains(supervisor.id.as_str())
+            {
+                return invalid(
+                    format!("supervisors[{i}].id"),
+                    "empty, repeated, or an agent's id".into(),
+                );
+            }
+            if supervisor.role == crate::auth::Role::Agent {
+                return invalid(
+                    format!("supervisors[{i}].role"),
+                    "must be `supervisor` or `admin`".into(),
+                );
+            }
+            for queue in supervisor.queues.iter().flatten() {
+                if !queues.contains(queue.as_str()) {
+                    return invalid(
+                        format!("supervisors[{i}].queues"),
+                        format!("unknown queue `{queue}`"),
+                    );
+                }
             }
         }
         for (i, customer) in self.customers.iter().enumerate() {

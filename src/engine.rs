@@ -57,6 +57,8 @@ pub enum Input {
     Supervisor {
         /// Who (for the timeline).
         supervisor: String,
+        /// The queues they may act on.
+        scope: crate::auth::Scope,
         /// What.
         action: SupervisorAction,
         /// Where the result goes.
@@ -314,9 +316,10 @@ impl Engine {
             Input::CustomerLoaded { call, customer } => self.on_customer_loaded(call, customer),
             Input::Supervisor {
                 supervisor,
+                scope,
                 action,
                 reply,
-            } => self.on_supervisor(&supervisor, action, reply),
+            } => self.on_supervisor(&supervisor, &scope, action, reply),
         }
     }
 

@@ -3,7 +3,7 @@
 
 pub mod agent_ws;
 pub mod api;
-mod auth;
+pub mod auth;
 mod error;
 pub mod hub;
 pub mod protocol;
@@ -19,40 +19,16 @@ use axum::response::Html;
 use axum::routing::{get, post};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
+pub use auth::Auth;
 pub use error::ApiError;
 pub use hub::Hub;
 
-use crate::config::Secret;
-use crate::domain::NodeId;
+use crate::domain::{AgentId, NodeId, QueueId};
 use crate::engine::EngineHandle;
 use crate::esl::NodeHandle;
 use crate::recorder::writer::RecorderHandle;
 use crate::store::Store;
 use crate::telemetry::Metrics;
-
-/// Login credentials (agents, or supervisors): id → password.
-#[derive(Clone, Default)]
-pub struct Credentials {
-    passwords: Arc<HashMap<String, Secret>>,
-}
-
-impl Credentials {
-    /// From (id, password) pairs.
-    pub fn new(pairs: impl IntoIterator<Item = (String, Secret)>) -> Credentials {
-        Credentials {
-            passwords: Arc::new(pairs.into_iter().collect()),
-        }
-    }
-
-    /// Whether the password is the id's, compared in constant time.
-    pub fn check(&self, id: &str, password: &str) -> bool {
-        let Some(expected) = self.passwords.get(id) else {
-            return false;
-        };
-        let (a, b) = (expected.expose().as_bytes(), password.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -71,14 +47,27 @@ pub struct AppState {
     pub agent_states: crate::recorder::writer::WriterHandle<crate::recorder::AgentStateSpan>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Agent logins.
-    pub credentials: Credentials,
-    /// Supervisor logins (HTTP Basic), for customer data.
-    pub supervisors: Credentials,
+    /// Logins and tokens.
+    pub auth: Auth,
+    /// The queues each agent serves: what a supervisor limited to some queues may see of
+    /// them.
+    pub agent_queues: Arc<HashMap<AgentId, Vec<QueueId>>>,
     /// Report time zone and tier targets.
     pub reports: reports::ReportSettings,
     /// The IVR flows, for `POST /api/flows/reload`.
     pub flows: crate::ivr::FlowLibrary,
+}
+
+impl AppState {
+    /// Whether the agent serves one of the scope's queues (every agent, even one no longer
+    /// configured, is within every queue's scope).
+    pub fn agent_in_scope(&self, scope: &crate::auth::Scope, agent: &AgentId) -> bool {
+        *scope == crate::auth::Scope::All
+            || self
+                .agent_queues
+                .get(agent)
+                .is_some_and(|queues| scope.allows_any(queues.iter()))
+    }
 }
 
 /// Every route.
@@ -87,6 +76,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
         .route("/api/queues", get(api::queues))
         .route("/api/queues/{name}/staffing", get(api::staffing))
         .route("/api/snapshot", get(api::snapshot))

@@ -27,6 +27,7 @@
 
 pub mod acd;
 pub mod app;
+pub mod auth;
 pub mod call;
 pub mod clock;
 pub mod config;

@@ -48,6 +48,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Read a password from standard input and print its argon2id hash, for a
+    /// `password = "$argon2id$…"` line in the configuration (with its `[auth]` cost).
+    HashPassword {
+        /// Configuration file (for the `[auth]` argon2 cost).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// IVR flow tools.
     Flows {
         #[command(subcommand)]
@@ -105,6 +112,10 @@ fn main() -> ExitCode {
         },
         Command::Migrate { config } => match load(config) {
             Ok(config) => runtime.block_on(kefu::app::migrate(config)),
+            Err(code) => return code,
+        },
+        Command::HashPassword { config } => match load(config) {
+            Ok(config) => runtime.block_on(kefu::app::hash_password(config)),
             Err(code) => return code,
         },
         Command::Flows {

@@ -11,6 +11,7 @@ mod audit;
 mod calls;
 mod customers;
 mod reports;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::AuditEntry;
 pub use calls::{CallFilter, CallSummary, MAX_LIST};
 pub use customers::Customer;
+pub use users::User;
 
 use crate::config::Secret;
 

@@ -458,9 +458,10 @@ async fn supervisors_watch_queues_and_tiers_live_over_a_websocket() {
         "supervisors only: {refused:?}"
     );
     let mut request = url.as_str().into_client_request().expect("request");
+    let token = common::login_token(w.test.http, "lead", "demo").await;
     request.headers_mut().insert(
         "Authorization",
-        "Basic bGVhZDpkZW1v".parse().expect("header"),
+        format!("Bearer {token}").parse().expect("header"),
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await

@@ -63,10 +63,7 @@ async fn wrong_password_is_refused_and_the_socket_closed() {
     let test = spawn_app(|_| {}).await;
     let mut agent = AgentClient::connect(test.http).await;
     agent
-        .send(&ClientMessage::Login {
-            agent: "1001".into(),
-            password: "wrong".into(),
-        })
+        .send(&ClientMessage::password_login(&"1001".into(), "wrong"))
         .await;
     assert_eq!(
         agent.recv().await.as_ref().and_then(error_code).as_deref(),
@@ -81,10 +78,7 @@ async fn unknown_agent_is_refused() {
     let test = spawn_app(|_| {}).await;
     let mut agent = AgentClient::connect(test.http).await;
     agent
-        .send(&ClientMessage::Login {
-            agent: "9999".into(),
-            password: "demo".into(),
-        })
+        .send(&ClientMessage::password_login(&"9999".into(), "demo"))
         .await;
     assert_eq!(
         agent.recv().await.as_ref().and_then(error_code).as_deref(),
@@ -103,10 +97,7 @@ async fn messages_before_login_get_an_error_and_the_socket_waits_for_login() {
         Some("not_logged_in")
     );
     agent
-        .send(&ClientMessage::Login {
-            agent: "1002".into(),
-            password: "demo".into(),
-        })
+        .send(&ClientMessage::password_login(&"1002".into(), "demo"))
         .await;
     assert!(matches!(
         agent.recv().await,

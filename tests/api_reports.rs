@@ -195,11 +195,13 @@ async fn reports_over_http_as_json_and_csv() {
     // The default configuration's standard tier: 80 % within 20 s.
     assert_eq!(json["rows"][1]["sla_threshold_ms"], 20_000);
 
+    let token = common::login_token(test.http, "lead", "demo").await;
+    let token = &token;
     let csv = |headers: &'static str, query: String| async move {
         let (status, body) = get_with(
             test.http,
             &format!("/api/reports/queues?{query}"),
-            &format!("Authorization: Basic bGVhZDpkZW1v\r\n{headers}"),
+            &format!("{}{headers}", common::bearer(token)),
         )
         .await;
         assert_eq!(status, 200, "{body}");

@@ -96,8 +96,15 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
     let (status, body) = get_with(test.http, &path, "").await;
     assert_eq!(status, 401, "no credentials: {body}");
     assert!(!body.contains("+15551234567"), "{body}");
-    let wrong = "Authorization: Basic bGVhZDp3cm9uZw==\r\n"; // lead:wrong
-    assert_eq!(get_with(test.http, &path, wrong).await.0, 401);
+    let forged = common::bearer("forged-token");
+    assert_eq!(get_with(test.http, &path, &forged).await.0, 401);
+    let agent_token = common::login_token(test.http, "1001", "demo").await;
+    let (status, body) = get_with(test.http, &path, &common::bearer(&agent_token)).await;
+    assert_eq!(
+        status, 403,
+        "an agent's token is not a supervisor's: {body}"
+    );
+    assert!(!body.contains("+15551234567"), "{body}");
     assert_eq!(stored["call"]["outcome"], "answered", "{stored}");
     assert_eq!(stored["call"]["agent"], "1001");
     assert_eq!(stored["call"]["queue"], "general");

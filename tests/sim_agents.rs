@@ -67,8 +67,11 @@ async fn serve(
 ) {
     let login = receive(&mut socket).await;
     let _ = seen.send(login.clone());
-    let ClientMessage::Login { agent, .. } = login else {
-        panic!("login first")
+    let ClientMessage::Login {
+        agent: Some(agent), ..
+    } = login
+    else {
+        panic!("login with an agent id first")
     };
     send(
         &mut socket,
@@ -159,10 +162,7 @@ async fn agent_logs_in_takes_an_offer_wraps_up_and_reconnects_after_a_drop() {
 
     assert_eq!(
         next(&mut rx).await,
-        ClientMessage::Login {
-            agent: AgentId::new("1001"),
-            password: "secret".into()
-        }
+        ClientMessage::password_login(&AgentId::new("1001"), "secret")
     );
     assert_eq!(
         next(&mut rx).await,

@@ -228,6 +228,27 @@ async fn call_search_filters_by_time_queue_agent_outcome_and_caller() {
             vec![calls[5].call.call, calls[3].call.call, calls[1].call.call],
             "{db}"
         );
+        let some_queues = |names: &[&str]| CallFilter {
+            queues: Some(names.iter().map(QueueId::new).collect()),
+            limit: 100,
+            ..CallFilter::default()
+        };
+        let repair_only = search(some_queues(&["repair"])).await;
+        assert_eq!(
+            ids(repair_only),
+            vec![calls[5].call.call, calls[3].call.call, calls[1].call.call],
+            "{db}: a list of one queue"
+        );
+        let both = search(some_queues(&["repair", "general"])).await;
+        let queued: Vec<_> = calls
+            .iter()
+            .rev()
+            .filter(|c| c.call.queue.is_some())
+            .map(|c| c.call.call)
+            .collect();
+        assert_eq!(ids(both), queued, "{db}: two queues");
+        let none = search(some_queues(&[])).await;
+        assert!(none.is_empty(), "{db}: an empty list matches nothing");
         let abandoned = search(CallFilter {
             outcome: Some(Outcome::Abandoned),
             limit: 100,

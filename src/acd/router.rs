@@ -908,6 +908,18 @@ impl Router {
         Some(public_state(&self.agents[a].status).0)
     }
 
+    /// The queues an agent serves.
+    pub fn agent_queues(&self, agent: &AgentId) -> Option<Vec<QueueId>> {
+        let &a = self.agent_index.get(agent)?;
+        let serves = &self.agents[a].serves;
+        Some(
+            serves
+                .iter()
+                .map(|&(q, _)| self.queues[q].spec.id.clone())
+                .collect(),
+        )
+    }
+
     /// The call offered to this agent, if any.
     pub fn offered_call(&self, agent: &AgentId) -> Option<CallId> {
         let &a = self.agent_index.get(agent)?;

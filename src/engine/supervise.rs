@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 
 use super::Engine;
 use crate::acd::ActionRefused;
+use crate::auth::Scope;
 use crate::clock;
 use crate::domain::{AgentId, AgentState, CallId, QueueId};
 use crate::gateway::protocol::RequestedState;
@@ -52,6 +53,10 @@ pub enum ActionError {
     /// A logged-out agent cannot be made available by someone else.
     #[error("the agent is logged out; they log in from their desktop")]
     AgentLoggedOut,
+    /// The agent serves none of the supervisor's queues, or the call is not in (or not
+    /// moving to) one of them.
+    #[error("outside your queues")]
+    OutOfScope,
     /// The router refused.
     #[error("{0}")]
     Refused(#[from] ActionRefused),
@@ -67,12 +72,60 @@ impl Engine {
     pub(super) fn on_supervisor(
         &mut self,
         supervisor: &str,
+        scope: &Scope,
         action: SupervisorAction,
         reply: ActionReply,
     ) {
         let span = tracing::info_span!("supervisor", supervisor = %supervisor);
         let _enter = span.enter();
-        let result = match action {
+        let result = match self.in_scope(scope, &action) {
+            Ok(()) => self.carry_out_action(supervisor, action),
+            Err(refused) => Err(refused),
+        };
+        // The handler may have given up waiting; the action stands either way.
+        let _ = reply.send(result);
+    }
+
+    /// A supervisor limited to some queues acts only on agents who serve one of them and
+    /// on calls waiting in one of them (and moves them only to one of them).
+    fn in_scope(&self, scope: &Scope, action: &SupervisorAction) -> Result<(), ActionError> {
+        if *scope == Scope::All {
+            return Ok(());
+        }
+        let allowed = match action {
+            SupervisorAction::AgentState { agent, .. } => {
+                let queues = self
+                    .router
+                    .agent_queues(agent)
+                    .ok_or_else(|| ActionError::UnknownAgent(agent.clone()))?;
+                scope.allows_any(queues.iter())
+            }
+            SupervisorAction::MoveCall { call, queue } => {
+                self.call_in_scope(scope, *call) && scope.allows(queue)
+            }
+            SupervisorAction::SetPriority { call, .. } => self.call_in_scope(scope, *call),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ActionError::OutOfScope)
+        }
+    }
+
+    /// Whether the call is in a queue of the scope; a call kefu does not know is left to
+    /// the router to refuse.
+    fn call_in_scope(&self, scope: &Scope, call: CallId) -> bool {
+        self.sessions
+            .get(&call)
+            .is_none_or(|s| scope.covers(s.queue.as_ref()))
+    }
+
+    fn carry_out_action(
+        &mut self,
+        supervisor: &str,
+        action: SupervisorAction,
+    ) -> Result<(), ActionError> {
+        match action {
             SupervisorAction::AgentState {
                 agent,
                 state,
@@ -82,9 +135,7 @@ impl Engine {
             SupervisorAction::SetPriority { call, priority } => {
                 self.set_priority(call, priority, supervisor)
             }
-        };
-        // The handler may have given up waiting; the action stands either way.
-        let _ = reply.send(result);
+        }
     }
 
     fn force_state(

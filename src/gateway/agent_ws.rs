@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tracing::Instrument;
 
-use super::AppState;
+use super::auth::{LoginRefused, bearer};
 use super::protocol::{ClientMessage, ServerMessage};
+use super::{ApiError, AppState};
+use crate::auth::{Principal, Role, Token};
 use crate::domain::AgentId;
 use crate::engine::{AgentAction, Input};
 
@@ -26,16 +29,39 @@ const CLOSE_KICKED: u16 = 4008;
 
 type Sink = SplitSink<WebSocket, Message>;
 
-/// `GET /ws/agent`: upgrades to the agent protocol.
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    ws.on_upgrade(move |socket| serve(socket, state))
+/// `GET /ws/agent`: upgrades to the agent protocol. With `Authorization: Bearer <token>`
+/// the agent is logged in by the upgrade itself (401 or 403 instead of a socket when the
+/// token is not an agent's); without it the first message must be `login`.
+///
+/// # Errors
+/// 401 for an unknown or expired token, 403 for a token that is not an agent's, 500 when
+/// the database fails.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let agent = match bearer(&headers) {
+        None => None,
+        Some(token) => match state.auth.authenticate(&state.store, &token).await? {
+            None => return Err(ApiError::Unauthorised),
+            Some(principal) => Some(agent_of(principal).map_err(|_| ApiError::Forbidden)?),
+        },
+    };
+    Ok(ws.on_upgrade(move |socket| serve(socket, state, agent)))
 }
 
-async fn serve(socket: WebSocket, state: AppState) {
+async fn serve(socket: WebSocket, state: AppState, agent: Option<AgentId>) {
     let (mut sink, mut stream) = socket.split();
-    let Some(agent) = login(&mut sink, &mut stream, &state).await else {
-        let _ = close(&mut sink, CLOSE_UNAUTHORISED, "login refused").await;
-        return;
+    let agent = match agent {
+        Some(agent) => agent,
+        None => match login(&mut sink, &mut stream, &state).await {
+            Some(agent) => agent,
+            None => {
+                let _ = close(&mut sink, CLOSE_UNAUTHORISED, "login refused").await;
+                return;
+            }
+        },
     };
     let span = tracing::info_span!("agent", agent.id = %agent);
     // `instrument`, not `span.enter()`: an entered span held across `.await` leaks into
@@ -118,16 +144,16 @@ async fn login(
             continue;
         };
         match serde_json::from_str::<ClientMessage>(&text) {
-            Ok(ClientMessage::Login { agent, password }) => {
-                if state.credentials.check(agent.as_str(), &password) {
-                    return Some(agent);
-                }
-                tracing::warn!(agent.id = %agent, "agent login refused");
-                let _ = send(
-                    sink,
-                    &error("unauthorised", "unknown agent or wrong password"),
-                )
-                .await;
+            Ok(ClientMessage::Login {
+                agent,
+                password,
+                token,
+            }) => {
+                let refusal = match check_login(state, agent, password, token).await {
+                    Ok(agent) => return Some(agent),
+                    Err(refusal) => refusal,
+                };
+                let _ = send(sink, &refusal).await;
                 return None;
             }
             Ok(_) => {
@@ -137,6 +163,64 @@ async fn login(
                 let _ = send(sink, &error("bad_message", &e.to_string())).await;
             }
         }
+    }
+}
+
+/// A `login` message's token, or id and password, checked; the refusal to send otherwise.
+async fn check_login(
+    state: &AppState,
+    agent: Option<AgentId>,
+    password: Option<String>,
+    token: Option<String>,
+) -> Result<AgentId, ServerMessage> {
+    let wrong = || {
+        error(
+            "unauthorised",
+            "unknown agent, wrong password, or not an agent's token",
+        )
+    };
+    let principal = match (token, agent, password) {
+        (Some(token), _, _) => state
+            .auth
+            .authenticate(&state.store, &Token::from_client(&token))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "agent login: database");
+                error("unavailable", "try again later")
+            })?
+            .ok_or_else(wrong)?,
+        (None, Some(agent), Some(password)) => state
+            .auth
+            .check_password(&state.store, agent.as_str(), &password)
+            .await
+            .map_err(|refused| match refused {
+                LoginRefused::WrongCredentials => wrong(),
+                LoginRefused::TooManyAttempts(_) => {
+                    error("too_many_attempts", &refused.to_string())
+                }
+                LoginRefused::Store(e) => {
+                    tracing::error!(error = %e, "agent login: database");
+                    error("unavailable", "try again later")
+                }
+            })?,
+        (None, _, _) => {
+            return Err(error(
+                "bad_message",
+                "login needs a token, or agent and password",
+            ));
+        }
+    };
+    agent_of(principal).map_err(|principal| {
+        tracing::warn!(user = %principal.id, role = principal.role.as_str(), "agent login refused: not an agent");
+        wrong()
+    })
+}
+
+/// The agent a principal is, if they are one.
+fn agent_of(principal: Principal) -> Result<AgentId, Principal> {
+    match principal.role {
+        Role::Agent => Ok(AgentId::new(&principal.id)),
+        Role::Admin | Role::Supervisor => Err(principal),
     }
 }
 

@@ -197,10 +197,12 @@ pub struct CallsQuery {
 /// `GET /api/calls?from=&to=&queue=&agent=&outcome=&caller_number=&customer_id=&limit=`:
 /// completed calls, newest first (supervisors only: customer data).
 ///
+/// A supervisor limited to some queues sees only calls that queued in one of them.
+///
 /// # Errors
-/// 401 without supervisor credentials, 400 for a bad time, 500 when the database fails.
+/// 401 without a supervisor's token, 400 for a bad time, 500 when the database fails.
 pub async fn calls(
-    _supervisor: Supervisor,
+    supervisor: Supervisor,
     State(state): State<AppState>,
     Query(q): Query<CallsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -208,6 +210,7 @@ pub async fn calls(
         from: optional_time(q.from.as_deref(), "from")?,
         to: optional_time(q.to.as_deref(), "to")?,
         queue: q.queue.map(QueueId::new),
+        queues: supervisor.scope.queues(),
         agent: q.agent.map(AgentId::new),
         outcome: q.outcome,
         caller_number: q.caller_number,
@@ -234,11 +237,13 @@ pub async fn latency(State(state): State<AppState>) -> impl IntoResponse {
 /// flows; 422 with every error when the new set is invalid (the running set stays).
 ///
 /// # Errors
-/// 401 without supervisor credentials.
+/// 401 without a supervisor's token, 403 for a supervisor limited to some queues (flows
+/// serve every queue).
 pub async fn reload_flows(
     supervisor: Supervisor,
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
+    supervisor.require_all_queues()?;
     let flows = state.flows.clone();
     // Reading the files blocks: off the async workers.
     let reloaded = tokio::task::spawn_blocking(move || flows.reload())
@@ -295,9 +300,10 @@ pub(super) fn optional_time(text: Option<&str>, name: &str) -> Result<Option<Tim
 /// `GET /api/calls/{uuid}`: a completed call's record and timeline.
 ///
 /// # Errors
-/// 400 for a malformed id, 404 for an unknown call, 500 when the database fails.
+/// 400 for a malformed id, 404 for an unknown call (or one outside a supervisor's
+/// queues: its existence is not revealed), 500 when the database fails.
 pub async fn call(
-    _supervisor: Supervisor,
+    supervisor: Supervisor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -308,6 +314,7 @@ pub async fn call(
         .store
         .call_with_timeline(call)
         .await?
+        .filter(|c| supervisor.scope.covers(c.call.queue.as_ref()))
         .ok_or(ApiError::NotFound { what: "call" })?;
     Ok(Json(completed))
 }

@@ -27,9 +27,18 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
-    /// No or wrong supervisor credentials.
-    #[error("supervisor credentials required")]
+    /// No token, or an unknown or expired one (or a wrong password at login).
+    #[error("log in (POST /api/login) and send Authorization: Bearer <token>")]
     Unauthorised,
+    /// The user's role or queues do not allow it.
+    #[error("not allowed")]
+    Forbidden,
+    /// Too many login attempts.
+    #[error("too many attempts; try again in {} s", .retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// kefu is stopping.
     #[error("kefu is stopping")]
     Unavailable,
@@ -45,6 +54,10 @@ impl ApiError {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "refused"),
             ApiError::Unauthorised => (StatusCode::UNAUTHORIZED, "unauthorised"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+            }
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -63,11 +76,21 @@ impl IntoResponse for ApiError {
         };
         let mut response =
             (status, Json(json!({ "code": code, "message": message }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Basic realm=\"kefu\""),
-            );
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorised => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"kefu\""),
+                );
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+                );
+            }
+            _ => {}
         }
         response
     }

@@ -25,12 +25,18 @@ pub enum RequestedState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// First message on the socket.
+    /// First message on the socket: a token from `POST /api/login`, or the agent's id
+    /// and password.
     Login {
-        /// The agent's login id.
-        agent: AgentId,
+        /// The agent's login id (with `password`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentId>,
         /// Their password.
-        password: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        /// A login token (instead of `agent` and `password`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Change state.
     SetState {
@@ -59,6 +65,17 @@ pub enum ClientMessage {
     },
     /// Keep-alive; answered with `pong`.
     Ping,
+}
+
+impl ClientMessage {
+    /// `login` with an id and password.
+    pub fn password_login(agent: &AgentId, password: &str) -> ClientMessage {
+        ClientMessage::Login {
+            agent: Some(agent.clone()),
+            password: Some(password.to_owned()),
+            token: None,
+        }
+    }
 }
 
 /// One of the customer's recent calls, shown in the screen-pop.

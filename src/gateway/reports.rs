@@ -1,5 +1,6 @@
 //! `GET /api/reports/queues` and `GET /api/reports/agents`: interval reports from the
-//! database, as JSON or (with `Accept: text/csv` or `format=csv`) as CSV. Supervisors only.
+//! database, as JSON or (with `Accept: text/csv` or `format=csv`) as CSV. Supervisors only;
+//! one limited to some queues gets those queues' rows and the agents who serve them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,13 +88,16 @@ struct Envelope<R> {
 /// # Errors
 /// 401 without supervisor credentials, 400 for a bad range, 500 when the database fails.
 pub async fn queues(
-    _supervisor: Supervisor,
+    supervisor: Supervisor,
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let period = period(&q, &state.reports)?;
     let queue = q.queue.as_deref().map(QueueId::new);
+    if queue.as_ref().is_some_and(|q| !supervisor.scope.allows(q)) {
+        return Err(ApiError::Forbidden);
+    }
     let tier = q.tier.as_deref().map(TierId::new);
     let targets = state.reports.targets.as_ref().clone();
     let mut report = QueueReport::new(period, targets, tier.is_some());
@@ -101,7 +105,9 @@ pub async fn queues(
         .store
         .fill_queue_report(&mut report, &period, queue.as_ref(), tier.as_ref())
         .await?;
-    respond(&headers, q.format.as_deref(), &period, report.rows())
+    let mut rows = report.rows();
+    rows.retain(|row| supervisor.scope.allows(&row.queue));
+    respond(&headers, q.format.as_deref(), &period, rows)
 }
 
 /// `GET /api/reports/agents?from=&to=&interval=&agent=&tz=`: per interval and agent:
@@ -110,7 +116,7 @@ pub async fn queues(
 /// # Errors
 /// 401 without supervisor credentials, 400 for a bad range, 500 when the database fails.
 pub async fn agents(
-    _supervisor: Supervisor,
+    supervisor: Supervisor,
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
@@ -122,7 +128,9 @@ pub async fn agents(
         .store
         .fill_agent_report(&mut report, &period, agent.as_ref())
         .await?;
-    respond(&headers, q.format.as_deref(), &period, report.rows())
+    let mut rows = report.rows();
+    rows.retain(|row| state.agent_in_scope(&supervisor.scope, &row.agent));
+    respond(&headers, q.format.as_deref(), &period, rows)
 }
 
 fn bad(message: impl Into<String>) -> ApiError {

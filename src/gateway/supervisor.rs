@@ -5,8 +5,9 @@
 //! - `POST /api/calls/{uuid}/queue` `{"queue": "complaints"}`
 //! - `POST /api/calls/{uuid}/priority` `{"priority": 40}`
 //!
-//! 200 `{"done": true}` when carried out; 404 for an unknown agent or queue; 409 when the
-//! agent or call is busy (on a call, being offered, not waiting); refusals are audited too.
+//! 200 `{"done": true}` when carried out; 404 for an unknown agent or queue; 403 when the
+//! agent, call or queue is outside the supervisor's queues; 409 when the agent or call is
+//! busy (on a call, being offered, not waiting). Refusals are audited too.
 
 use std::time::Duration;
 
@@ -123,12 +124,14 @@ pub struct AuditQuery {
 /// `GET /api/audit?from=&to=&limit=`: the trail, newest first (default: the last 100).
 ///
 /// # Errors
-/// 401, 400 for a bad time, 500 when the database fails.
+/// 401, 403 for a supervisor limited to some queues, 400 for a bad time, 500 when the
+/// database fails.
 pub async fn audit(
-    _supervisor: Supervisor,
+    supervisor: Supervisor,
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    supervisor.require_all_queues()?;
     let from = optional_time(q.from.as_deref(), "from")?.unwrap_or(Timestamp::from_micros(0));
     let to = optional_time(q.to.as_deref(), "to")?.unwrap_or(Timestamp::from_micros(i64::MAX));
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -155,6 +158,7 @@ async fn act(
     let (reply, answer) = oneshot::channel();
     let input = Input::Supervisor {
         supervisor: supervisor.id.clone(),
+        scope: supervisor.scope.clone(),
         action,
         reply,
     };
@@ -186,6 +190,7 @@ async fn act(
             Err(ApiError::NotFound { what: "queue" })
         }
         Err(ActionError::Stopped) => Err(ApiError::Unavailable),
+        Err(ActionError::OutOfScope) => Err(ApiError::Forbidden),
         Err(other) => Err(ApiError::Conflict {
             message: other.to_string(),
         }),

@@ -1,4 +1,5 @@
-//! `/ws/supervisor`: the live view for supervisors (HTTP Basic credentials on the upgrade).
+//! `/ws/supervisor`: the live view for supervisors (`Authorization: Bearer <token>` on the
+//! upgrade). A supervisor limited to some queues sees those queues and their agents.
 //! A snapshot at once, then a fresh one whenever the engine publishes a change (at most
 //! every 200 ms) and at least once a second. Each message is
 //! `{"type": "snapshot", "snapshot": {...}}` with the shape of `GET /api/snapshot`: per
@@ -15,8 +16,10 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Supervisor;
+use crate::auth::Scope;
 use crate::clock;
-use crate::engine::{EngineHandle, Snapshot};
+use crate::domain::AgentId;
+use crate::engine::Snapshot;
 
 /// How often the socket looks for a new snapshot.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
@@ -32,10 +35,22 @@ pub async fn upgrade(
     State(state): State<AppState>,
 ) -> Response {
     tracing::info!(supervisor = %supervisor.id, "supervisor stream opened");
-    ws.on_upgrade(move |socket| stream(socket, state.engine))
+    ws.on_upgrade(move |socket| stream(socket, state, supervisor.scope))
 }
 
-async fn stream(mut socket: WebSocket, engine: EngineHandle) {
+/// What a supervisor limited to some queues sees: those queues, and the agents who serve
+/// one of them.
+fn within(snapshot: &Snapshot, scope: &Scope, state: &AppState) -> Snapshot {
+    let mut seen = snapshot.clone();
+    seen.queues
+        .retain(|q| scope.allows(&crate::domain::QueueId::new(&q.name)));
+    seen.agents
+        .retain(|a| state.agent_in_scope(scope, &AgentId::new(&a.agent)));
+    seen
+}
+
+async fn stream(mut socket: WebSocket, state: AppState, scope: Scope) {
+    let engine = &state.engine;
     let mut look = tokio::time::interval(LOOK_EVERY);
     let mut last: Option<Arc<Snapshot>> = None;
     let mut sent_at = clock::monotonic();
@@ -47,7 +62,12 @@ async fn stream(mut socket: WebSocket, engine: EngineHandle) {
                 if !changed && sent_at.elapsed() < AT_LEAST_EVERY {
                     continue;
                 }
-                let text = json!({ "type": "snapshot", "snapshot": &*snapshot }).to_string();
+                let text = if scope == Scope::All {
+                    json!({ "type": "snapshot", "snapshot": &*snapshot })
+                } else {
+                    json!({ "type": "snapshot", "snapshot": within(&snapshot, &scope, &state) })
+                }
+                .to_string();
                 match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) | Err(_) => return,

@@ -106,14 +106,7 @@ async fn session(
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    send(
-        &mut socket,
-        &ClientMessage::Login {
-            agent: agent.clone(),
-            password: password.to_string(),
-        },
-    )
-    .await?;
+    send(&mut socket, &ClientMessage::password_login(agent, password)).await?;
     let mut wrap_ups: Vec<(Instant, CallId)> = Vec::new();
     loop {
         let next_wrap = wrap_ups.iter().map(|(at, _)| *at).min();

@@ -36,6 +36,10 @@ pub struct CallFilter {
     pub to: Option<Timestamp>,
     /// Queue.
     pub queue: Option<QueueId>,
+    /// Only these queues (a supervisor limited to some): calls that never queued are left
+    /// out too.
+    #[serde(default)]
+    pub queues: Option<Vec<QueueId>>,
     /// Agent who answered.
     pub agent: Option<AgentId>,
     /// Outcome.
@@ -57,6 +61,8 @@ fn default_limit() -> u32 {
 pub(super) enum Bind {
     Int(i64),
     Text(String),
+    /// For `column IN ?`: one placeholder per value (none matches nothing).
+    TextIn(Vec<String>),
 }
 
 /// ` WHERE a AND b …` with `$n` placeholders numbered in order, and the values to bind.
@@ -64,8 +70,23 @@ fn where_clause(conditions: Vec<(&str, Bind)>) -> (String, Vec<Bind>) {
     let mut texts = Vec::new();
     let mut binds = Vec::new();
     for (condition, value) in conditions {
-        binds.push(value);
-        texts.push(condition.replace('?', &format!("${}", binds.len())));
+        if let Bind::TextIn(values) = value {
+            let marks: Vec<String> = values
+                .into_iter()
+                .map(|v| {
+                    binds.push(Bind::Text(v));
+                    format!("${}", binds.len())
+                })
+                .collect();
+            texts.push(if marks.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                condition.replace('?', &format!("({})", marks.join(", ")))
+            });
+        } else {
+            binds.push(value);
+            texts.push(condition.replace('?', &format!("${}", binds.len())));
+        }
     }
     let filters = if texts.is_empty() {
         String::new()
@@ -89,6 +110,8 @@ where
         query = match bind {
             Bind::Int(v) => query.bind(*v),
             Bind::Text(v) => query.bind(v.as_str()),
+            // Expanded into `Text`s by `where_clause`.
+            Bind::TextIn(_) => query,
         };
     }
     query
@@ -232,6 +255,10 @@ impl Store {
         }
         if let Some(queue) = &filter.queue {
             conditions.push(("queue = ?", Bind::Text(queue.to_string())));
+        }
+        if let Some(queues) = &filter.queues {
+            let names = queues.iter().map(ToString::to_string).collect();
+            conditions.push(("queue IN ?", Bind::TextIn(names)));
         }
         if let Some(agent) = &filter.agent {
             conditions.push(("agent = ?", Bind::Text(agent.to_string())));

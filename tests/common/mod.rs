@@ -35,6 +35,9 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", db.display()));
     config.database.spill = dir.path().join("unwritten-calls.jsonl");
     config.flows.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr_flows");
+    // Passwords are still argon2id, at the smallest cost: tests log in hundreds of times.
+    config.auth.argon2_memory_kib = 64;
+    config.auth.argon2_iterations = 1;
     config
 }
 
@@ -77,10 +80,7 @@ impl AgentClient {
     pub async fn login(http: SocketAddr, agent: &str, password: &str) -> AgentClient {
         let mut client = AgentClient::connect(http).await;
         client
-            .send(&ClientMessage::Login {
-                agent: agent.into(),
-                password: password.into(),
-            })
+            .send(&ClientMessage::password_login(&agent.into(), password))
             .await;
         match client.recv().await {
             Some(ServerMessage::Welcome { .. }) => client,
@@ -180,7 +180,7 @@ pub async fn get_json(http: SocketAddr, path: &str) -> serde_json::Value {
 
 /// Sent as the demo supervisor `lead` (password `demo`), who may read call records.
 pub async fn get(http: SocketAddr, path: &str) -> (u16, String) {
-    get_with(http, path, "Authorization: Basic bGVhZDpkZW1v\r\n").await
+    as_lead(http, "GET", path, "", "").await
 }
 
 /// One GET with extra header lines (each ending in CRLF): (status, body).
@@ -190,17 +190,83 @@ pub async fn get_with(http: SocketAddr, path: &str, headers: &str) -> (u16, Stri
 
 /// One POST with no body, as the demo supervisor: (status, body).
 pub async fn post(http: SocketAddr, path: &str) -> (u16, String) {
-    let headers = "Authorization: Basic bGVhZDpkZW1v\r\nContent-Length: 0\r\n";
-    request(http, "POST", path, headers).await
+    as_lead(http, "POST", path, "Content-Length: 0\r\n", "").await
 }
 
 /// One POST of a JSON body, as the demo supervisor: (status, body).
 pub async fn post_json(http: SocketAddr, path: &str, json: &str) -> (u16, String) {
     let headers = format!(
-        "Authorization: Basic bGVhZDpkZW1v\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "Content-Type: application/json\r\nContent-Length: {}\r\n",
         json.len()
     );
-    send(http, "POST", path, &headers, json).await
+    as_lead(http, "POST", path, &headers, json).await
+}
+
+/// Logs in over `POST /api/login`; the token. Panics unless the login succeeds.
+pub async fn login_token(http: SocketAddr, id: &str, password: &str) -> String {
+    let body = serde_json::json!({ "id": id, "password": password }).to_string();
+    let headers = format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    let (status, reply) = send(http, "POST", "/api/login", &headers, &body).await;
+    assert_eq!(status, 200, "login as {id}: {reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("login JSON");
+    reply["token"].as_str().expect("a token").to_owned()
+}
+
+/// `Authorization: Bearer …` header line for a token.
+pub fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}\r\n")
+}
+
+/// The demo supervisor's token per kefu address: logging in for every request would run
+/// into the login rate limit.
+static LEAD_TOKENS: std::sync::Mutex<Option<std::collections::HashMap<SocketAddr, String>>> =
+    std::sync::Mutex::new(None);
+
+/// A request as `lead`, logging in when there is no token for this address yet, or when a
+/// kept one is refused (a later test's kefu on a port an earlier one used).
+async fn as_lead(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    let kept = LEAD_TOKENS
+        .lock()
+        .expect("token lock")
+        .get_or_insert_default()
+        .get(&http)
+        .cloned();
+    if let Some(token) = &kept {
+        let reply = send(
+            http,
+            method,
+            path,
+            &format!("{}{headers}", bearer(token)),
+            body,
+        )
+        .await;
+        if reply.0 != 401 {
+            return reply;
+        }
+    }
+    let token = login_token(http, "lead", "demo").await;
+    LEAD_TOKENS
+        .lock()
+        .expect("token lock")
+        .get_or_insert_default()
+        .insert(http, token.clone());
+    send(
+        http,
+        method,
+        path,
+        &format!("{}{headers}", bearer(&token)),
+        body,
+    )
+    .await
 }
 
 /// One request with no body and extra header lines (each ending in CRLF): (status, body).
