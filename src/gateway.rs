@@ -98,6 +98,10 @@ pub fn router(state: AppState) -> Router {
             "/wallboard",
             get(|| async { Html(include_str!("gateway/wallboard.html")) }),
         )
+        .route(
+            "/agent",
+            get(|| async { Html(include_str!("gateway/agent.html")) }),
+        )
         // A 503 from /readyz is an answer, not a failure of kefu: log failures at warn.
         .layer(
             TraceLayer::new_for_http()

@@ -13,13 +13,6 @@ use std::time::Duration;
 use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
 use kefu::sim::{CallerScript, PhoneBehavior, SimConfig};
 
-fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
 /// The page as Chromium rendered it after its scripts ran for a few (virtual) seconds.
 async fn rendered_dom(browser: &PathBuf, url: &str) -> String {
     let profile = tempfile::tempdir().expect("profile dir");
@@ -55,12 +48,8 @@ async fn rendered_dom(browser: &PathBuf, url: &str) -> String {
 
 #[tokio::test]
 async fn wallboard_renders_live_queue_figures_in_chromium() {
-    let Some(browser) = chromium() else {
-        if std::env::var("KEFU_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("skipped on request (KEFU_SKIP_BROWSER=1): no chromium");
-            return;
-        }
-        panic!("chromium not found: `apt-get install chromium` (or KEFU_SKIP_BROWSER=1)");
+    let Some(browser) = common::chromium_or_skip() else {
+        return;
     };
     let switch = fake_switch(SimConfig {
         time_scale: 0.01,

@@ -437,3 +437,30 @@ pub fn point_at(config: &mut Config, switch: &kefu::sim::FakeFreeswitch) {
     config.freeswitch[0].port = switch.addr().port();
     config.freeswitch[0].password = Secret::new("ClueCon");
 }
+
+/// Debian's Chromium, or `None` when the tests were asked to skip the browser
+/// (`KEFU_SKIP_BROWSER=1`). Panics when it is missing without that request: a browser test
+/// that silently passes without a browser proves nothing.
+pub fn chromium_or_skip() -> Option<std::path::PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        if std::env::var("KEFU_SKIP_BROWSER").as_deref() == Ok("1") {
+            eprintln!("skipped on request (KEFU_SKIP_BROWSER=1): no chromium");
+            return None;
+        }
+        panic!(
+            "chromium not found: `apt-get install chromium chromium-driver` (or KEFU_SKIP_BROWSER=1)"
+        );
+    }
+    found
+}
+
+/// Where browser tests leave their screenshots: `target/screenshots/`.
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
