@@ -26,6 +26,9 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_UNAUTHORISED: u16 = 4001;
 /// Close code: the client read too slowly and its queue filled, or a newer login replaced it.
 const CLOSE_KICKED: u16 = 4008;
+/// A client that takes longer than this to take one message has stopped reading: the
+/// socket is dropped, whatever it was doing, and the agent taken out of service.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -265,13 +268,25 @@ fn error(code: &str, message: &str) -> ServerMessage {
 
 async fn send(sink: &mut Sink, message: &ServerMessage) -> Result<(), axum::Error> {
     let text = serde_json::to_string(message).unwrap_or_default();
-    sink.send(Message::Text(Utf8Bytes::from(text))).await
+    let write = sink.send(Message::Text(Utf8Bytes::from(text)));
+    // Without a bound, a client that stops reading holds this task in the write forever:
+    // the hub's kick would never be seen, nor the agent taken out of service.
+    match tokio::time::timeout(SEND_TIMEOUT, write).await {
+        Ok(written) => written,
+        Err(_) => {
+            tracing::warn!("agent socket stopped reading; dropping it");
+            Err(axum::Error::new("the client stopped reading"))
+        }
+    }
 }
 
 async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), axum::Error> {
-    sink.send(Message::Close(Some(CloseFrame {
+    let frame = Message::Close(Some(CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
-    })))
-    .await
+    }));
+    // A client that stopped reading gets no close frame: the socket is dropped.
+    tokio::time::timeout(SEND_TIMEOUT, sink.send(frame))
+        .await
+        .unwrap_or_else(|_| Err(axum::Error::new("the client stopped reading")))
 }
