@@ -1,6 +1,7 @@
 //! HTTP and WebSocket gateway (axum): REST, the agent socket, the wallboard, `/metrics`.
 //! Thin: it authenticates and parses, then hands inputs to the engine.
 
+pub mod admin;
 pub mod agent_ws;
 pub mod api;
 pub mod auth;
@@ -79,6 +80,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
+        .route("/api/customers", get(admin::list).post(admin::create))
+        .route(
+            "/api/customers/{id}",
+            get(admin::one).put(admin::replace).delete(admin::remove),
+        )
         .route("/api/queues", get(api::queues))
         .route("/api/queues/{name}/staffing", get(api::staffing))
         .route("/api/snapshot", get(api::snapshot))

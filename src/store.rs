@@ -22,7 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::AuditEntry;
 pub use calls::{CallFilter, CallSummary, MAX_LIST};
-pub use customers::Customer;
+pub use customers::{Customer, CustomerFields, CustomerFilter};
 pub use users::User;
 
 use crate::config::Secret;
@@ -66,6 +66,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migrating: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's rules refuse the write (a duplicate, or rows that depend on it).
+    #[error("{0}")]
+    Refused(String),
     /// A stored value kefu cannot read back (edited by hand, or a newer kefu wrote it).
     #[error("stored {what} is invalid: {value}")]
     Corrupt {

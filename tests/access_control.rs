@@ -398,3 +398,147 @@ async fn users_follow_the_configuration_across_restarts() {
     assert_eq!(status, 401, "their sessions went with them");
     app.shutdown().await;
 }
+
+/// A request with a JSON body and a token: (status, body).
+async fn send_json(
+    http: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    json: &str,
+) -> (u16, String) {
+    let headers = format!(
+        "{}Content-Type: application/json\r\nContent-Length: {}\r\n",
+        bearer(token),
+        json.len()
+    );
+    let (status, response) = raw(http, method, path, &headers, json).await;
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+async fn raw(
+    http: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(http).await.expect("connect");
+    let text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n{body}"
+    );
+    stream.write_all(text.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+#[tokio::test]
+async fn admins_manage_customers_supervisors_read_them_and_agents_do_neither() {
+    let test = spawn_app(|_| {}).await;
+    let admin = login_token(test.http, "admin", "demo").await;
+    let lead = login_token(test.http, "lead", "demo").await;
+    let agent = login_token(test.http, "1001", "demo").await;
+    let http = test.http;
+    let umbrella = r#"{"name":" Umbrella ","phone":"+15557770000","account":"900100","tier":"gold","account_manager":"1002"}"#;
+
+    let (status, body) = send_json(http, "POST", "/api/customers", &lead, umbrella).await;
+    assert_eq!(status, 403, "supervisors do not write: {body}");
+    let (status, body) = send_json(http, "POST", "/api/customers", &admin, umbrella).await;
+    assert_eq!(status, 201, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(created["name"], "Umbrella", "trimmed: {created}");
+    assert_eq!(created["account"], "900100");
+    let id = created["id"].as_i64().expect("id");
+
+    let (status, body) = send_json(http, "POST", "/api/customers", &admin, umbrella).await;
+    assert_eq!(status, 409, "the phone is taken: {body}");
+    for (bad, why) in [
+        (
+            r#"{"name":"X","phone":"+1","account":"1","tier":"diamond"}"#,
+            "unknown tier",
+        ),
+        (
+            r#"{"name":"X","phone":"+1","account":"1","tier":"gold","account_manager":"9"}"#,
+            "unknown agent",
+        ),
+        (
+            r#"{"name":" ","phone":"+1","account":"1","tier":"gold"}"#,
+            "name: 1 to 200",
+        ),
+        (
+            r#"{"name":"X","phone":"+1","account":"1","tier":"gold","vip":true}"#,
+            "unknown field",
+        ),
+    ] {
+        let (status, body) = send_json(http, "POST", "/api/customers", &admin, bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains(why), "{bad}: {body}");
+    }
+
+    let path = format!("/api/customers/{id}");
+    let (status, body) = get_with(http, &path, &bearer(&lead)).await;
+    assert_eq!(status, 200, "supervisors read customers: {body}");
+    let (status, _) = get_with(http, &path, &bearer(&agent)).await;
+    assert_eq!(
+        status, 403,
+        "agents see customers only in their own screen-pop"
+    );
+    let (status, body) =
+        get_with(http, "/api/customers?phone=%2B15557770000", &bearer(&lead)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"Umbrella\""), "{body}");
+
+    let platinum =
+        r#"{"name":"Umbrella","phone":"+15557770000","account":"900100","tier":"platinum"}"#;
+    let (status, body) = send_json(http, "PUT", &path, &admin, platinum).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"platinum\"") && body.contains("\"account_manager\":null"),
+        "{body}"
+    );
+    let (status, _) = send_json(http, "PUT", "/api/customers/999999", &admin, platinum).await;
+    assert_eq!(status, 404);
+
+    let (status, _) = raw(http, "DELETE", &path, &bearer(&lead), "").await;
+    assert_eq!(status, 403);
+    let (status, _) = raw(http, "DELETE", &path, &bearer(&admin), "").await;
+    assert_eq!(status, 204);
+    let (status, _) = get_with(http, &path, &bearer(&lead)).await;
+    assert_eq!(status, 404);
+
+    let trail = common::get_json(http, "/api/audit").await;
+    let actions: Vec<(&str, &str)> = trail["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| Some((e["action"].as_str()?, e["outcome"].as_str()?)))
+        .filter(|(action, _)| action.starts_with("customer_"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("customer_delete", "done"),
+            ("customer_update", "refused: customer not found"),
+            ("customer_update", "done"),
+            (
+                "customer_create",
+                "refused: another customer has this phone or account number"
+            ),
+            ("customer_create", "done"),
+        ],
+        "{trail}"
+    );
+    test.app.shutdown().await;
+}

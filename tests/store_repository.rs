@@ -310,3 +310,113 @@ async fn the_audit_trail_reads_back_newest_first_within_the_range() {
         assert_eq!(newest.len(), 1, "{db}");
     }
 }
+
+#[tokio::test]
+async fn customers_are_added_listed_changed_and_removed_unless_their_calls_are_on_record() {
+    use kefu::store::{CustomerFields, CustomerFilter};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::defaults().expect("defaults");
+    for (db, store) in test_stores(&dir).await {
+        store.seed(&config).await.expect("seed");
+        let fields = |phone: &str, account: &str| CustomerFields {
+            name: "Umbrella".into(),
+            phone: phone.into(),
+            account: account.into(),
+            tier: TierId::new("gold"),
+            account_manager: Some(AgentId::new("1002")),
+        };
+        let added = store
+            .insert_customer(&fields("+15557770000", "900100"))
+            .await
+            .expect("added");
+        assert_eq!(
+            store.customer(added.id).await.expect("read"),
+            Some(added.clone()),
+            "{db}"
+        );
+        let duplicate = store
+            .insert_customer(&fields("+15557770000", "900999"))
+            .await;
+        assert!(
+            matches!(duplicate, Err(StoreError::Refused(_))),
+            "{db}: {duplicate:?}"
+        );
+
+        let by_phone = CustomerFilter {
+            phone: Some("+15557770000".into()),
+            ..CustomerFilter::default()
+        };
+        assert_eq!(
+            store.list_customers(&by_phone).await.expect("list"),
+            std::slice::from_ref(&added),
+            "{db}"
+        );
+        let gold = CustomerFilter {
+            tier: Some("gold".into()),
+            ..CustomerFilter::default()
+        };
+        let names: Vec<String> = (store.list_customers(&gold).await.expect("list"))
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["Globex Ltd", "Umbrella"], "{db}: by id");
+        let second_page = CustomerFilter {
+            after: Some(added.id - 1),
+            limit: Some(1),
+            ..CustomerFilter::default()
+        };
+        assert_eq!(
+            store.list_customers(&second_page).await.expect("list"),
+            std::slice::from_ref(&added),
+            "{db}"
+        );
+
+        let mut changed = fields("+15557770000", "900100");
+        changed.tier = TierId::new("platinum");
+        changed.account_manager = None;
+        let updated = store
+            .update_customer(added.id, &changed)
+            .await
+            .expect("update");
+        assert_eq!(
+            updated.as_ref().map(|c| c.tier.as_str()),
+            Some("platinum"),
+            "{db}"
+        );
+        let found = store
+            .find_customer_by_number("+15557770000")
+            .await
+            .expect("lookup");
+        assert_eq!(found, updated, "{db}: routing sees the change");
+        assert_eq!(
+            store
+                .update_customer(999_999, &changed)
+                .await
+                .expect("update"),
+            None,
+            "{db}"
+        );
+
+        let mut call = answered_call(7);
+        call.call.customer_id = Some(added.id);
+        store.insert_calls(&[call]).await.expect("a call of theirs");
+        let refused = store.delete_customer(added.id).await;
+        assert!(
+            matches!(refused, Err(StoreError::Refused(_))),
+            "{db}: {refused:?}"
+        );
+        let other = store
+            .insert_customer(&fields("+15557771111", "900200"))
+            .await
+            .expect("added");
+        assert!(
+            store.delete_customer(other.id).await.expect("delete"),
+            "{db}"
+        );
+        assert!(
+            !store.delete_customer(other.id).await.expect("delete"),
+            "{db}: gone"
+        );
+        assert_eq!(store.customer(other.id).await.expect("read"), None, "{db}");
+    }
+}

@@ -268,15 +268,15 @@ pub async fn reload_flows(
             (outcome, (StatusCode::UNPROCESSABLE_ENTITY, Json(body)))
         }
     };
-    let entry = crate::store::AuditEntry {
-        at: crate::clock::now(),
-        actor: supervisor.id,
-        action: "reload_flows".into(),
-        target: "flows".into(),
-        detail: json!({}),
+    super::supervisor::record(
+        &state,
+        &supervisor.id,
+        "reload_flows",
+        "flows".into(),
+        json!({}),
         outcome,
-    };
-    super::supervisor::record(&state, entry).await;
+    )
+    .await;
     Ok(response)
 }
 

@@ -42,8 +42,10 @@ pub enum ApiError {
     /// kefu is stopping.
     #[error("kefu is stopping")]
     Unavailable,
-    /// The database failed.
-    #[error("database error")]
+    /// The database failed, or its rules refused the write (`StoreError::Refused`). The
+    /// response says which without the database's own words; the log and the audit trail
+    /// keep them.
+    #[error("{0}")]
     Store(#[from] crate::store::StoreError),
 }
 
@@ -59,6 +61,9 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
             }
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Store(crate::store::StoreError::Refused(_)) => {
+                (StatusCode::CONFLICT, "refused")
+            }
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -68,6 +73,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
+            ApiError::Store(crate::store::StoreError::Refused(why)) => why.clone(),
             ApiError::Store(source) => {
                 tracing::error!(error = %source, "request failed in the database");
                 "internal error".to_owned()

@@ -139,10 +139,34 @@ pub async fn audit(
     Ok(Json(json!({ "entries": entries })))
 }
 
-/// Writes an entry; a trail that cannot be written is logged, never silently lost.
-pub async fn record(state: &AppState, entry: AuditEntry) {
+/// Writes an entry for an action taken now; a trail that cannot be written is logged,
+/// never silently lost.
+pub async fn record(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+    outcome: String,
+) {
+    let entry = AuditEntry {
+        at: clock::now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target,
+        detail,
+        outcome,
+    };
     if let Err(error) = state.store.insert_audit(&entry).await {
         tracing::error!(error = %error, actor = %entry.actor, action = %entry.action, "audit entry not written");
+    }
+}
+
+/// `done`, or `refused: why`.
+pub fn outcome<T, E: std::fmt::Display>(result: &Result<T, E>) -> String {
+    match result {
+        Ok(_) => "done".to_owned(),
+        Err(error) => format!("refused: {error}"),
     }
 }
 
@@ -169,20 +193,9 @@ async fn act(
         },
         Err(_) => Err(ActionError::Stopped),
     };
-    let outcome = match &result {
-        Ok(()) => "done".to_owned(),
-        Err(error) => format!("refused: {error}"),
-    };
+    let outcome = outcome(&result);
     tracing::info!(supervisor = %supervisor.id, action = action_name, target = %target, outcome = %outcome, "supervisor action");
-    let entry = AuditEntry {
-        at: clock::now(),
-        actor: supervisor.id.clone(),
-        action: action_name.to_owned(),
-        target,
-        detail,
-        outcome,
-    };
-    record(state, entry).await;
+    record(state, &supervisor.id, action_name, target, detail, outcome).await;
     match result {
         Ok(()) => Ok(Json(json!({ "done": true }))),
         Err(ActionError::UnknownAgent(_)) => Err(ApiError::NotFound { what: "agent" }),

@@ -1,12 +1,13 @@
 //! Customers (looked up by caller number or account number for routing and the screen-pop)
 //! and the seeding of tiers, skills, queues, agents and customers from configuration.
 
+use super::calls::storable;
 use super::{Doing, Store, StoreError, millis, with_pool};
 use crate::config::Config;
 use crate::domain::{AgentId, TierId};
 
-/// A customer as routing and the screen-pop need them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A customer as routing and the screen-pop need them (and as `/api/customers` shows them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Customer {
     /// Database id.
     pub id: i64,
@@ -15,6 +16,7 @@ pub struct Customer {
     /// Phone number (E.164, as FreeSWITCH presents it).
     pub phone: String,
     /// Account number (what callers type in the IVR).
+    #[serde(rename = "account")]
     pub account_number: String,
     /// Tier.
     pub tier: TierId,
@@ -48,6 +50,59 @@ impl From<CustomerRow> for Customer {
 const SELECT_CUSTOMER: &str =
     "SELECT id, name, phone, account_number, tier, account_manager FROM customers";
 
+/// A customer's fields, to create or replace one.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerFields {
+    /// Name.
+    pub name: String,
+    /// Phone number, unique.
+    pub phone: String,
+    /// Account number, unique.
+    pub account: String,
+    /// Tier.
+    pub tier: TierId,
+    /// Account manager.
+    #[serde(default)]
+    pub account_manager: Option<AgentId>,
+}
+
+/// Which customers `/api/customers` lists.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct CustomerFilter {
+    /// Phone number, exactly.
+    pub phone: Option<String>,
+    /// Account number, exactly.
+    pub account: Option<String>,
+    /// Tier.
+    pub tier: Option<String>,
+    /// Ids above this one (paging: the last id of the previous page).
+    pub after: Option<i64>,
+    /// At most this many (1 to 1,000; 100).
+    pub limit: Option<u32>,
+}
+
+/// A write the database's rules refuse: a phone or account number another customer has,
+/// or a customer whose calls are on record.
+fn refusal(error: sqlx::Error, doing: &'static str) -> StoreError {
+    let kind = match &error {
+        sqlx::Error::Database(db) => Some(db.kind()),
+        _ => None,
+    };
+    match kind {
+        Some(sqlx::error::ErrorKind::UniqueViolation) => {
+            StoreError::Refused("another customer has this phone or account number".into())
+        }
+        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => StoreError::Refused(
+            "the customer's calls are on record; they are kept with the customer".into(),
+        ),
+        _ => StoreError::Query {
+            doing,
+            source: error,
+        },
+    }
+}
+
 impl Store {
     /// The customer calling from `phone`.
     ///
@@ -69,6 +124,118 @@ impl Store {
         account: &str,
     ) -> Result<Option<Customer>, StoreError> {
         self.find_customer("account_number", account).await
+    }
+
+    /// One customer by id.
+    ///
+    /// # Errors
+    /// The query fails.
+    pub async fn customer(&self, id: i64) -> Result<Option<Customer>, StoreError> {
+        let sql = format!("{SELECT_CUSTOMER} WHERE id = $1");
+        let row: Option<CustomerRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+        })
+        .doing("reading a customer")?;
+        Ok(row.map(Customer::from))
+    }
+
+    /// Customers matching the filter, by id.
+    ///
+    /// # Errors
+    /// The query fails.
+    pub async fn list_customers(
+        &self,
+        filter: &CustomerFilter,
+    ) -> Result<Vec<Customer>, StoreError> {
+        let sql = format!(
+            "{SELECT_CUSTOMER} WHERE ($1 IS NULL OR phone = $1) \
+             AND ($2 IS NULL OR account_number = $2) AND ($3 IS NULL OR tier = $3) \
+             AND id > $4 ORDER BY id LIMIT $5"
+        );
+        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+        let rows: Vec<CustomerRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(filter.phone.as_deref().map(storable))
+                .bind(filter.account.as_deref().map(storable))
+                .bind(filter.tier.as_deref().map(storable))
+                .bind(filter.after.unwrap_or(0))
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })
+        .doing("listing customers")?;
+        Ok(rows.into_iter().map(Customer::from).collect())
+    }
+
+    /// Adds a customer.
+    ///
+    /// # Errors
+    /// Refused when the phone or account number is taken; the query fails.
+    pub async fn insert_customer(&self, fields: &CustomerFields) -> Result<Customer, StoreError> {
+        let sql = "INSERT INTO customers (name, phone, account_number, tier, account_manager) \
+                   VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let id: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(sql)
+                .bind(storable(&fields.name))
+                .bind(storable(&fields.phone))
+                .bind(storable(&fields.account))
+                .bind(fields.tier.as_str())
+                .bind(fields.account_manager.as_ref().map(AgentId::as_str))
+                .fetch_one(pool)
+                .await
+        })
+        .map_err(|e| refusal(e, "adding a customer"))?;
+        Ok(Customer {
+            id,
+            name: fields.name.clone(),
+            phone: fields.phone.clone(),
+            account_number: fields.account.clone(),
+            tier: fields.tier.clone(),
+            account_manager: fields.account_manager.clone(),
+        })
+    }
+
+    /// Replaces a customer's fields; `None` when there is no such customer.
+    ///
+    /// # Errors
+    /// Refused when the phone or account number is taken; the query fails.
+    pub async fn update_customer(
+        &self,
+        id: i64,
+        fields: &CustomerFields,
+    ) -> Result<Option<Customer>, StoreError> {
+        let sql = "UPDATE customers SET name = $1, phone = $2, account_number = $3, tier = $4, \
+                   account_manager = $5 WHERE id = $6";
+        let changed = with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(storable(&fields.name))
+                .bind(storable(&fields.phone))
+                .bind(storable(&fields.account))
+                .bind(fields.tier.as_str())
+                .bind(fields.account_manager.as_ref().map(AgentId::as_str))
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(|e| refusal(e, "changing a customer"))?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.customer(id).await
+    }
+
+    /// Removes a customer with no calls on record; whether there was one.
+    ///
+    /// # Errors
+    /// Refused when calls reference the customer; the query fails.
+    pub async fn delete_customer(&self, id: i64) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM customers WHERE id = $1";
+        let deleted = with_pool!(self, pool => {
+            sqlx::query(sql).bind(id).execute(pool).await.map(|r| r.rows_affected())
+        })
+        .map_err(|e| refusal(e, "removing a customer"))?;
+        Ok(deleted > 0)
     }
 
     async fn find_customer(
