@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 mod error;
 pub mod hub;
+pub mod openapi;
 pub mod protocol;
 pub mod reports;
 pub mod supervisor;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))

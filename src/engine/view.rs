@@ -16,7 +16,7 @@ use crate::recorder::stats::{Figure, Percentiles};
 use crate::telemetry::label;
 
 /// One queue's live figures, as `/api/queues` serves them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QueueFigures {
     /// Queue name.
     pub name: String,
@@ -47,6 +47,7 @@ pub struct QueueFigures {
     /// Wait of the calls answered today (HdrHistogram), ms; `None` before the first.
     pub answered_wait_ms: Option<Percentiles>,
     /// Agents serving the queue, by state (every state named, zeros included).
+    #[schema(value_type = Object)]
     pub agents_by_state: BTreeMap<&'static str, u32>,
     /// Per tier with calls today or waiting now, in configuration order.
     pub tiers: Vec<TierFigures>,
@@ -56,7 +57,7 @@ pub struct QueueFigures {
 }
 
 /// One tier's live figures within a queue.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TierFigures {
     /// Tier name.
     pub tier: String,
@@ -85,7 +86,7 @@ pub struct TierFigures {
 }
 
 /// One agent's row in the supervisor views.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentRow {
     /// Agent id.
     pub agent: String,
@@ -96,9 +97,10 @@ pub struct AgentRow {
 }
 
 /// Everything the live views show.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Snapshot {
     /// When it was built.
+    #[schema(value_type = i64)]
     pub at: Timestamp,
     /// Per queue.
     pub queues: Vec<QueueFigures>,

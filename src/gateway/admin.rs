@@ -26,6 +26,7 @@ const MAX_FIELD: usize = 200;
 ///
 /// # Errors
 /// 401, 403 for agents, 500 when the database fails.
+#[utoipa::path(get, path = "/api/customers", tag = "admin", params(CustomerFilter), security(("bearer" = [])), responses((status = 200, description = "`{customers: [...]}` by id", body = Object), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn list(
     _supervisor: Supervisor,
     State(state): State<AppState>,
@@ -39,6 +40,7 @@ pub async fn list(
 ///
 /// # Errors
 /// 401, 403 for agents, 404, 500 when the database fails.
+#[utoipa::path(get, path = "/api/customers/{id}", tag = "admin", params(("id" = i64, Path, description = "Customer id")), security(("bearer" = [])), responses((status = 200, description = "The customer", body = Customer), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such customer", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn one(
     _supervisor: Supervisor,
     State(state): State<AppState>,
@@ -55,6 +57,7 @@ pub async fn one(
 /// # Errors
 /// 401, 403 unless admin, 400 for a bad body, an unknown tier or account manager, 409 for
 /// a phone or account number another customer has.
+#[utoipa::path(post, path = "/api/customers", tag = "admin", request_body = CustomerFields, security(("bearer" = [])), responses((status = 201, description = "Added", body = Customer), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 409, description = "The phone or account number is taken", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn create(
     admin: Admin,
     State(state): State<AppState>,
@@ -73,6 +76,7 @@ pub async fn create(
 ///
 /// # Errors
 /// As `create`, and 404 for an unknown id.
+#[utoipa::path(put, path = "/api/customers/{id}", tag = "admin", params(("id" = i64, Path, description = "Customer id")), request_body = CustomerFields, security(("bearer" = [])), responses((status = 200, description = "Replaced", body = Customer), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such customer", body = crate::gateway::openapi::ErrorBody), (status = 409, description = "The phone or account number is taken", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn replace(
     admin: Admin,
     State(state): State<AppState>,
@@ -99,6 +103,7 @@ pub async fn replace(
 ///
 /// # Errors
 /// 401, 403 unless admin, 404, 409 when the customer's calls are on record.
+#[utoipa::path(delete, path = "/api/customers/{id}", tag = "admin", params(("id" = i64, Path, description = "Customer id")), security(("bearer" = [])), responses((status = 204, description = "Removed"), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such customer", body = crate::gateway::openapi::ErrorBody), (status = 409, description = "The customer's calls are on record", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn remove(
     admin: Admin,
     State(state): State<AppState>,

@@ -17,11 +17,13 @@ use crate::store::CallFilter;
 use crate::telemetry::label;
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Up", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /readyz`: the database answers and at least one FreeSWITCH node is connected.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "The database answers and a FreeSWITCH node is connected", body = Object), (status = 503, description = "Not ready: which part is missing", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await.is_ok();
     let nodes: Vec<_> = state
@@ -42,6 +44,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.metrics;
     for (name, node) in state.nodes.iter() {
@@ -92,12 +95,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /api/queues`: every queue's live figures.
+#[utoipa::path(get, path = "/api/queues", tag = "live", responses((status = 200, description = "Every queue's live figures", body = [crate::engine::QueueFigures])))]
 pub async fn queues(State(state): State<AppState>) -> Json<Vec<QueueFigures>> {
     Json(state.engine.snapshot().queues.clone())
 }
 
 /// The question `GET /api/queues/{name}/staffing` answers: how many agents for this load?
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StaffingQuery {
     /// Expected calls per hour.
     calls_per_hour: f64,
@@ -124,6 +129,7 @@ fn default_target() -> f64 {
 ///
 /// # Errors
 /// 404 for an unknown queue, 400 for figures that make no sense.
+#[utoipa::path(get, path = "/api/queues/{name}/staffing", tag = "live", params(("name" = String, Path, description = "Queue"), StaffingQuery), responses((status = 200, description = "Agents needed by Erlang C, and the figures around that number", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such queue", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn staffing(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -175,12 +181,14 @@ pub async fn staffing(
 }
 
 /// `GET /api/snapshot`: queues, agents and calls in progress (the wallboard's feed).
+#[utoipa::path(get, path = "/api/snapshot", tag = "live", responses((status = 200, description = "Queues, tiers and agents now", body = crate::engine::Snapshot)))]
 pub async fn snapshot(State(state): State<AppState>) -> Json<Snapshot> {
     Json((*state.engine.snapshot()).clone())
 }
 
 /// `GET /api/calls?…`: the search, with times as RFC 3339.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallsQuery {
     /// Arrived at or after (RFC 3339).
     from: Option<String>,
@@ -188,6 +196,7 @@ pub struct CallsQuery {
     to: Option<String>,
     queue: Option<String>,
     agent: Option<String>,
+    #[param(value_type = Option<String>)]
     outcome: Option<Outcome>,
     caller_number: Option<String>,
     customer_id: Option<i64>,
@@ -201,6 +210,7 @@ pub struct CallsQuery {
 ///
 /// # Errors
 /// 401 without a supervisor's token, 400 for a bad time, 500 when the database fails.
+#[utoipa::path(get, path = "/api/calls", tag = "records", params(CallsQuery), security(("bearer" = [])), responses((status = 200, description = "Completed calls, newest first", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn calls(
     supervisor: Supervisor,
     State(state): State<AppState>,
@@ -224,6 +234,7 @@ pub async fn calls(
 /// `GET /api/latency`: kefu's own latencies since start, percentiles in microseconds (null
 /// before the first value): ESL event → routing decision, decision → ESL command handed to
 /// the node writer, decision → screen-pop written to the agent's socket.
+#[utoipa::path(get, path = "/api/latency", tag = "live", responses((status = 200, description = "kefu's own latency percentiles since start, in µs", body = Object)))]
 pub async fn latency(State(state): State<AppState>) -> impl IntoResponse {
     let m = &state.metrics;
     Json(json!({
@@ -239,6 +250,7 @@ pub async fn latency(State(state): State<AppState>) -> impl IntoResponse {
 /// # Errors
 /// 401 without a supervisor's token, 403 for a supervisor limited to some queues (flows
 /// serve every queue).
+#[utoipa::path(post, path = "/api/flows/reload", tag = "actions", security(("bearer" = [])), responses((status = 200, description = "The flows now in force", body = Object), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 422, description = "Invalid flows: every error; the running set stays", body = Object)))]
 pub async fn reload_flows(
     supervisor: Supervisor,
     State(state): State<AppState>,
@@ -302,6 +314,7 @@ pub(super) fn optional_time(text: Option<&str>, name: &str) -> Result<Option<Tim
 /// # Errors
 /// 400 for a malformed id, 404 for an unknown call (or one outside a supervisor's
 /// queues: its existence is not revealed), 500 when the database fails.
+#[utoipa::path(get, path = "/api/calls/{uuid}", tag = "records", params(("uuid" = String, Path, description = "Call id")), security(("bearer" = [])), responses((status = 200, description = "The record and its timeline", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such call, or not in your queues", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn call(
     supervisor: Supervisor,
     State(state): State<AppState>,

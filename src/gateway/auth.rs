@@ -214,7 +214,7 @@ fn forbidden(principal: &Principal, parts: &Parts) -> ApiError {
 }
 
 /// `{"id", "password"}`
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     id: String,
     password: String,
@@ -225,6 +225,7 @@ pub struct LoginBody {
 /// # Errors
 /// 400 for a bad body, 401 for wrong credentials, 429 past the attempt rate, 500 when the
 /// database fails.
+#[utoipa::path(post, path = "/api/login", tag = "access", request_body = LoginBody, responses((status = 200, description = "A token: `{token, role, queues, expires_at}`", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "Unknown id or wrong password", body = crate::gateway::openapi::ErrorBody), (status = 429, description = "Too many attempts for this id; see Retry-After", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     body: Result<Json<LoginBody>, JsonRejection>,
@@ -257,6 +258,7 @@ pub async fn login(
 ///
 /// # Errors
 /// 401 without a token, 500 when the database fails.
+#[utoipa::path(post, path = "/api/logout", tag = "access", security(("bearer" = [])), responses((status = 204, description = "The token no longer works"), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -267,6 +269,7 @@ pub async fn logout(
 }
 
 /// `GET /api/me`: `{"id", "role", "queues"}` (`queues` null: every queue).
+#[utoipa::path(get, path = "/api/me", tag = "access", security(("bearer" = [])), responses((status = 200, description = "`{id, role, queues}`", body = Object), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn me(Authenticated(principal): Authenticated) -> Json<serde_json::Value> {
     Json(whoami(&principal))
 }

@@ -10,7 +10,7 @@ pub use crate::domain::{AgentState, IvrStep};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A state an agent may ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestedState {
     /// Ready for calls.

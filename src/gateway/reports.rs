@@ -50,13 +50,15 @@ impl ReportSettings {
 }
 
 /// The query both reports take.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Start: an RFC 3339 time, or a date (its local midnight). Default: today's midnight.
     from: Option<String>,
     /// End (excluded), the same forms. Default: one day after `from`'s day began.
     to: Option<String>,
     /// `15m` (default), `1h` or `1d`.
+    #[param(value_type = Option<String>)]
     interval: Option<Interval>,
     /// IANA time zone for dates and day boundaries; default `[reports] time_zone`.
     tz: Option<String>,
@@ -87,6 +89,7 @@ struct Envelope<R> {
 ///
 /// # Errors
 /// 401 without supervisor credentials, 400 for a bad range, 500 when the database fails.
+#[utoipa::path(get, path = "/api/reports/queues", tag = "records", params(ReportQuery), security(("bearer" = [])), responses((status = 200, description = "Per interval, queue and tier (JSON, or CSV when asked)", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn queues(
     supervisor: Supervisor,
     State(state): State<AppState>,
@@ -115,6 +118,7 @@ pub async fn queues(
 ///
 /// # Errors
 /// 401 without supervisor credentials, 400 for a bad range, 500 when the database fails.
+#[utoipa::path(get, path = "/api/reports/agents", tag = "records", params(ReportQuery), security(("bearer" = [])), responses((status = 200, description = "Per interval and agent (JSON, or CSV when asked)", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn agents(
     supervisor: Supervisor,
     State(state): State<AppState>,

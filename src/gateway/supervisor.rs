@@ -33,7 +33,7 @@ use crate::store::AuditEntry;
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// `{"state": …, "reason": …}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct StateBody {
     state: RequestedState,
     #[serde(default)]
@@ -41,13 +41,13 @@ pub struct StateBody {
 }
 
 /// `{"queue": …}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QueueBody {
     queue: String,
 }
 
 /// `{"priority": …}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PriorityBody {
     priority: i32,
 }
@@ -56,6 +56,7 @@ pub struct PriorityBody {
 ///
 /// # Errors
 /// 401, 400 for a bad body, 404 for an unknown agent, 409 when the agent is busy.
+#[utoipa::path(post, path = "/api/agents/{id}/state", tag = "actions", params(("id" = String, Path, description = "Agent id")), request_body = StateBody, security(("bearer" = [])), responses((status = 200, description = "Done", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such agent", body = crate::gateway::openapi::ErrorBody), (status = 409, description = "The agent is busy or logged out", body = crate::gateway::openapi::ErrorBody), (status = 503, description = "kefu is stopping", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn agent_state(
     supervisor: Supervisor,
     State(state): State<AppState>,
@@ -77,6 +78,7 @@ pub async fn agent_state(
 /// # Errors
 /// 401, 400 for a bad id or body, 404 for an unknown queue, 409 when the call is not
 /// waiting, is ringing an agent, or nobody serves the queue.
+#[utoipa::path(post, path = "/api/calls/{uuid}/queue", tag = "actions", params(("uuid" = String, Path, description = "Call id")), request_body = QueueBody, security(("bearer" = [])), responses((status = 200, description = "Done", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 404, description = "No such queue", body = crate::gateway::openapi::ErrorBody), (status = 409, description = "The call is not waiting, or is ringing an agent", body = crate::gateway::openapi::ErrorBody), (status = 503, description = "kefu is stopping", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn move_call(
     supervisor: Supervisor,
     State(state): State<AppState>,
@@ -97,6 +99,7 @@ pub async fn move_call(
 ///
 /// # Errors
 /// 401, 400 for a bad id or body, 409 when the call is not waiting or is ringing an agent.
+#[utoipa::path(post, path = "/api/calls/{uuid}/priority", tag = "actions", params(("uuid" = String, Path, description = "Call id")), request_body = PriorityBody, security(("bearer" = [])), responses((status = 200, description = "Done", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody), (status = 409, description = "The call is not waiting, or is ringing an agent", body = crate::gateway::openapi::ErrorBody), (status = 503, description = "kefu is stopping", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn set_priority(
     supervisor: Supervisor,
     State(state): State<AppState>,
@@ -114,7 +117,8 @@ pub async fn set_priority(
 }
 
 /// `GET /api/audit?from=&to=&limit=` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     from: Option<String>,
     to: Option<String>,
@@ -126,6 +130,7 @@ pub struct AuditQuery {
 /// # Errors
 /// 401, 403 for a supervisor limited to some queues, 400 for a bad time, 500 when the
 /// database fails.
+#[utoipa::path(get, path = "/api/audit", tag = "actions", params(AuditQuery), security(("bearer" = [])), responses((status = 200, description = "The trail, newest first", body = Object), (status = 400, description = "A bad parameter or body", body = crate::gateway::openapi::ErrorBody), (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody), (status = 403, description = "The role or queues do not allow it", body = crate::gateway::openapi::ErrorBody)))]
 pub async fn audit(
     supervisor: Supervisor,
     State(state): State<AppState>,

@@ -46,7 +46,7 @@ impl Distributions {
 }
 
 /// Percentiles of one distribution, in ms.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
     /// Calls counted.
     pub count: u64,

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::{AgentId, TierId};
 
 /// A customer as routing and the screen-pop need them (and as `/api/customers` shows them).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Customer {
     /// Database id.
     pub id: i64,
@@ -19,8 +19,10 @@ pub struct Customer {
     #[serde(rename = "account")]
     pub account_number: String,
     /// Tier.
+    #[schema(value_type = String)]
     pub tier: TierId,
     /// Their account manager, if they have one.
+    #[schema(value_type = Option<String>)]
     pub account_manager: Option<AgentId>,
 }
 
@@ -51,7 +53,7 @@ const SELECT_CUSTOMER: &str =
     "SELECT id, name, phone, account_number, tier, account_manager FROM customers";
 
 /// A customer's fields, to create or replace one.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerFields {
     /// Name.
@@ -61,14 +63,17 @@ pub struct CustomerFields {
     /// Account number, unique.
     pub account: String,
     /// Tier.
+    #[schema(value_type = String)]
     pub tier: TierId,
     /// Account manager.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub account_manager: Option<AgentId>,
 }
 
 /// Which customers `/api/customers` lists.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomerFilter {
     /// Phone number, exactly.
     pub phone: Option<String>,

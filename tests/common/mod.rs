@@ -274,6 +274,17 @@ pub async fn request(http: SocketAddr, method: &str, path: &str, headers: &str) 
     send(http, method, path, headers, "").await
 }
 
+/// One request with a body: (status, body).
+pub async fn request_with_body(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    send(http, method, path, headers, body).await
+}
+
 /// One request: header lines (each ending in CRLF), then `body`: (status, body).
 async fn send(
     http: SocketAddr,
