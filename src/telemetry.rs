@@ -227,7 +227,7 @@ pub struct Latency {
 
 /// Percentiles of a [`Latency`] since start, in microseconds (each the upper end of its
 /// bucket, so never below the true value).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LatencyPercentiles {
     /// Values recorded.
     pub count: u64,

@@ -3,9 +3,10 @@
 //! at `cps` for `duration`, through the shipped IVR flows. When the callers stop it waits
 //! for every call to end and be recorded, then checks the database against what was placed.
 //!
-//! Not built yet (issue 8): `--target` (a running kefu), `--ramp`, SL per tier, kefu's CPU
-//! and memory, the ESL-event → decision and offer → bridge percentiles, and sipp against a
-//! real switch.
+//! With `kefu: Some(binary)` kefu runs as its own process (`kefu serve`), and its CPU time
+//! and peak memory are reported apart from the load generator's.
+//!
+//! Not built yet (issue 8): sipp against a real switch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -22,6 +23,10 @@ use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimConfig};
 use kefu::telemetry::LatencyPercentiles;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+
+pub mod target;
+
+use target::{Kefu, Usage};
 
 /// What load to put on kefu.
 #[derive(Clone, Debug)]
@@ -40,6 +45,8 @@ pub struct LoadSettings {
     pub flows: PathBuf,
     /// Longest wait for the last calls to end and be recorded.
     pub drain_for: Duration,
+    /// Run this kefu binary as its own process instead of kefu in this one.
+    pub kefu: Option<PathBuf>,
 }
 
 /// What happened, and whether anything was lost.
@@ -70,6 +77,12 @@ pub struct Report {
     /// Service level per tier over the run, from kefu's queue report: answered within the
     /// tier's threshold / (offered − short abandons), all queues together.
     pub service_level_by_tier: BTreeMap<String, TierServiceLevel>,
+    /// kefu's own CPU time and peak memory, when it ran as its own process.
+    pub kefu_process: Option<Usage>,
+    /// This process's CPU time (the load generator, plus kefu when in-process), seconds.
+    pub generator_cpu_s: Option<f64>,
+    /// Wall time from the first call placed to the last recorded, seconds.
+    pub wall_s: f64,
 }
 
 /// One tier's service level over the run.
@@ -130,7 +143,7 @@ async fn service_level_by_tier(
 }
 
 /// kefu's internal latencies over the run, as its `/api/latency` reports them.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize)]
 pub struct KefuLatency {
     /// ESL event read → routing decision (the call placed in its queue).
     pub event_to_decision: Option<LatencyPercentiles>,
@@ -203,10 +216,10 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         switches.push(switch);
     }
     let config = config(settings, &switches, &data).await?;
-    let app = kefu::app::start(config.clone()).await?;
+    let kefu = Kefu::start(config.clone(), settings.kefu.as_deref(), data.path()).await?;
 
     let people = CancellationToken::new();
-    let url = format!("ws://{}/ws/agent", app.http_addr);
+    let url = format!("ws://{}/ws/agent", kefu.http());
     let behaviour = AgentBehaviour {
         wrap_up: Duration::from_secs(5).mul_f64(settings.time_scale),
         reject_probability: 0.01,
@@ -238,17 +251,21 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     let placed = place_calls(&switches, &callers, settings).await;
     let placed_per_second = placed.len() as f64 / started.elapsed().as_secs_f64();
 
-    drain(&app, settings.drain_for).await;
+    drain(&kefu, settings.drain_for).await;
+    let wall_s = started.elapsed().as_secs_f64();
     people.cancel();
     let mut reports = Vec::new();
     for agent in agents {
         reports.push(agent.await.unwrap_or_default());
     }
-    let stored = app.store.call_outcomes().await?;
+    let stored = kefu.store().call_outcomes().await?;
     let mut report = compare(&placed, &stored, &reports, placed_per_second);
-    report.kefu = KefuLatency::of(&app.metrics);
-    report.service_level_by_tier = service_level_by_tier(&app.store, &config, run_from).await?;
-    app.shutdown().await;
+    report.kefu = kefu.latency().await;
+    report.service_level_by_tier = service_level_by_tier(kefu.store(), &config, run_from).await?;
+    report.kefu_process = kefu.usage();
+    report.generator_cpu_s = target::usage(std::process::id()).map(|u| u.cpu_s);
+    report.wall_s = wall_s;
+    kefu.shutdown().await;
     for switch in switches {
         switch.shutdown().await;
     }
@@ -340,16 +357,12 @@ async fn place_calls(
 }
 
 /// Waits until kefu tracks no call and the writer has nothing queued.
-async fn drain(app: &kefu::app::RunningApp, limit: Duration) {
+async fn drain(kefu: &Kefu, limit: Duration) {
     let deadline = kefu::clock::monotonic() + limit;
     while kefu::clock::monotonic() < deadline {
-        let busy = app.engine.snapshot().calls_in_progress;
-        let queued = app.recorder.stats().snapshot().queued;
-        if busy == 0 && queued == 0 {
+        if kefu.unfinished().await == Some(0) {
             tokio::time::sleep(Duration::from_millis(300)).await; // last snapshot + batch
-            if app.engine.snapshot().calls_in_progress == 0
-                && app.recorder.stats().snapshot().queued == 0
-            {
+            if kefu.unfinished().await == Some(0) {
                 return;
             }
         }
@@ -414,6 +427,9 @@ fn compare(
         placed_per_second,
         kefu: KefuLatency::default(),
         service_level_by_tier: BTreeMap::new(),
+        kefu_process: None,
+        generator_cpu_s: None,
+        wall_s: 0.0,
     }
 }
 
@@ -548,7 +564,23 @@ pub fn summary(report: &Report) -> String {
             )
         })
         .collect();
+    let resources = match (report.kefu_process, report.generator_cpu_s) {
+        (Some(k), generator) => format!(
+            "\nkefu process: {:.1} s CPU over {:.1} s ({:.0}% of one core), peak memory {:.0} MiB; load generator {}",
+            k.cpu_s,
+            report.wall_s,
+            100.0 * k.cpu_s / report.wall_s.max(0.001),
+            k.peak_rss_mib,
+            generator.map_or("–".into(), |g| format!("{g:.1} s CPU")),
+        ),
+        (None, Some(g)) => format!(
+            "\nkefu and the load generator in one process: {g:.1} s CPU over {:.1} s (run with --kefu to measure kefu alone)",
+            report.wall_s
+        ),
+        (None, None) => String::new(),
+    };
     let kefu = [
+        resources,
         format!("\nSL by tier: {}", tiers.join(", ")),
         kefu_line("ESL event → decision", report.kefu.event_to_decision),
         kefu_line("decision → command", report.kefu.decision_to_command),

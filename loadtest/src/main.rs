@@ -46,6 +46,10 @@ struct Args {
     /// The ramp's p99 enqueue → screen-pop limit.
     #[arg(long, default_value_t = 50.0)]
     ramp_limit_ms: f64,
+    /// Run this kefu binary (`target/release/kefu`) as its own process, so that its CPU
+    /// time and peak memory are measured apart from the load generator's.
+    #[arg(long)]
+    kefu: Option<PathBuf>,
 }
 
 /// The ramp's rates, calls/s (one value to clap, not a list of values).
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         time_scale: args.time_scale,
         flows: args.flows,
         drain_for: Duration::from_secs(120),
+        kefu: args.kefu,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

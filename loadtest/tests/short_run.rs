@@ -15,6 +15,7 @@ async fn a_short_run_loses_no_call() {
         time_scale: 0.02, // the switch scales every simulated duration
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
+        kefu: None,
     };
     let report = run(&settings).await.expect("the run completes");
     assert_eq!(report.placed, 50);
@@ -65,6 +66,7 @@ async fn a_ramp_reports_the_highest_passing_rate() {
         time_scale: 0.02,
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
+        kefu: None,
     };
     let found = kefu_loadtest::ramp(&base, &[5.0, 10.0], 5_000.0)
         .await
@@ -84,4 +86,57 @@ async fn a_ramp_reports_the_highest_passing_rate() {
         (1, None),
         "{strict:?}"
     );
+}
+
+/// `target/debug/kefu` (or whichever profile this test was built in), built if missing.
+fn kefu_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let binary = dir.join("kefu");
+    if !binary.exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "kefu", "--bin", "kefu"])
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "building the kefu binary");
+    }
+    binary
+}
+
+#[tokio::test]
+async fn kefu_in_its_own_process_is_measured_apart_from_the_generator() {
+    let settings = LoadSettings {
+        cps: 20.0,
+        duration: Duration::from_secs(2),
+        agents: 30,
+        switches: 2,
+        time_scale: 0.02,
+        flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
+        drain_for: Duration::from_secs(60),
+        kefu: Some(kefu_binary()),
+    };
+    let report = run(&settings).await.expect("the run completes");
+    assert_eq!(report.placed, 40);
+    assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.unknown, 0, "{report:?}");
+    let usage = report.kefu_process.expect("kefu's own usage");
+    assert!(usage.cpu_s > 0.0, "{usage:?}");
+    assert!(
+        usage.peak_rss_mib > 5.0 && usage.peak_rss_mib < 1024.0,
+        "{usage:?}"
+    );
+    assert!(
+        report.generator_cpu_s.is_some_and(|g| g > 0.0),
+        "{report:?}"
+    );
+    let decisions = report
+        .kefu
+        .event_to_decision
+        .expect("kefu's latencies over HTTP");
+    assert!(decisions.count > 0, "{decisions:?}");
+    let summary = kefu_loadtest::summary(&report);
+    assert!(summary.contains("kefu process:"), "{summary}");
 }
