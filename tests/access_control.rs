@@ -106,6 +106,11 @@ async fn a_wrong_password_and_an_unknown_id_get_the_same_answer() {
     assert!(wrong.contains("www-authenticate: Bearer"), "{wrong}");
     let (status, _) = try_login(test.http, "lead", "").await;
     assert_eq!(status, 401);
+    let (status, _) = try_login(test.http, &"x".repeat(100_000), "nope").await;
+    assert_eq!(
+        status, 401,
+        "an overlong id is refused before it is remembered"
+    );
     let (status, bad) = request_with_body(
         test.http,
         "/api/login",

@@ -27,6 +27,9 @@ use crate::config::AuthConfig;
 use crate::domain::Timestamp;
 use crate::store::{Store, StoreError};
 
+/// The longest user id a login may name.
+const MAX_ID_BYTES: usize = 128;
+
 /// Password checks, the login rate, and the tokens' life.
 #[derive(Clone)]
 pub struct Auth {
@@ -77,6 +80,10 @@ impl Auth {
         id: &str,
         password: &str,
     ) -> Result<Principal, LoginRefused> {
+        // The gate remembers ids: a megabyte-long one must not get in.
+        if id.len() > MAX_ID_BYTES {
+            return Err(LoginRefused::WrongCredentials);
+        }
         self.gate
             .attempt(id)
             .map_err(LoginRefused::TooManyAttempts)?;
