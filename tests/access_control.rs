@@ -17,29 +17,7 @@ async fn try_login(http: std::net::SocketAddr, id: &str, password: &str) -> (u16
         "Content-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     );
-    request_with_body(http, "/api/login", &headers, &body).await
-}
-
-/// A raw exchange, keeping the response headers (for `Retry-After`).
-async fn request_with_body(
-    http: std::net::SocketAddr,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(http).await.expect("connect");
-    let text =
-        format!("POST {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n{body}");
-    stream.write_all(text.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
+    common::exchange(http, "POST", "/api/login", &headers, &body).await
 }
 
 fn repair_lead() -> SupervisorConfig {
@@ -111,8 +89,9 @@ async fn a_wrong_password_and_an_unknown_id_get_the_same_answer() {
         status, 401,
         "an overlong id is refused before it is remembered"
     );
-    let (status, bad) = request_with_body(
+    let (status, bad) = common::exchange(
         test.http,
+        "POST",
         "/api/login",
         "Content-Type: application/json\r\nContent-Length: 5\r\n",
         "{nope",
@@ -293,8 +272,9 @@ async fn a_supervisor_limited_to_a_queue_sees_and_acts_only_there() {
                 "{scoped}Content-Type: application/json\r\nContent-Length: {}\r\n",
                 body.len()
             );
-            request_with_body(
+            common::exchange(
                 test.http,
+                "POST",
                 &format!("/api/agents/{agent}/state"),
                 &headers,
                 body,
@@ -417,36 +397,13 @@ async fn send_json(
         bearer(token),
         json.len()
     );
-    let (status, response) = raw(http, method, path, &headers, json).await;
+    let (status, response) = common::exchange(http, method, path, &headers, json).await;
     let body = response
         .split("\r\n\r\n")
         .nth(1)
         .unwrap_or_default()
         .to_owned();
     (status, body)
-}
-
-async fn raw(
-    http: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(http).await.expect("connect");
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n{headers}\r\n{body}"
-    );
-    stream.write_all(text.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
 }
 
 #[tokio::test]
@@ -516,9 +473,9 @@ async fn admins_manage_customers_supervisors_read_them_and_agents_do_neither() {
     let (status, _) = send_json(http, "PUT", "/api/customers/999999", &admin, platinum).await;
     assert_eq!(status, 404);
 
-    let (status, _) = raw(http, "DELETE", &path, &bearer(&lead), "").await;
+    let (status, _) = common::exchange(http, "DELETE", &path, &bearer(&lead), "").await;
     assert_eq!(status, 403);
-    let (status, _) = raw(http, "DELETE", &path, &bearer(&admin), "").await;
+    let (status, _) = common::exchange(http, "DELETE", &path, &bearer(&admin), "").await;
     assert_eq!(status, 204);
     let (status, _) = get_with(http, &path, &bearer(&lead)).await;
     assert_eq!(status, 404);

@@ -104,6 +104,16 @@ async fn text_until(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> 
     }
 }
 
+async fn click(client: &Client, id: &str) {
+    let element = client.find(Locator::Id(id)).await;
+    element.expect(id).click().await.expect("clicked");
+}
+
+async fn type_into(client: &Client, id: &str, text: &str) {
+    let element = client.find(Locator::Id(id)).await;
+    element.expect(id).send_keys(text).await.expect("typed");
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
@@ -139,36 +149,12 @@ async fn an_agent_takes_a_call_from_the_web_desktop_in_chromium() {
     let page = format!("http://{}/agent", test.http);
     client.goto(&page).await.expect("agent page");
 
-    client
-        .find(Locator::Id("agent"))
-        .await
-        .expect("id field")
-        .send_keys("1002")
-        .await
-        .expect("type");
-    client
-        .find(Locator::Id("password"))
-        .await
-        .expect("password field")
-        .send_keys("demo")
-        .await
-        .expect("type");
+    type_into(&client, "agent", "1002").await;
+    type_into(&client, "password", "demo").await;
     screenshot(&client, "agent-login.png").await;
-    client
-        .find(Locator::Id("login"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("log in");
+    click(&client, "login").await;
     visible(&client, "#controls").await;
-    client
-        .find(Locator::Id("go-available"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("available");
+    click(&client, "go-available").await;
     let state = text_until(&client, "#state", |t| t == "available").await;
     assert_eq!(state, "available");
 
@@ -191,13 +177,7 @@ async fn an_agent_takes_a_call_from_the_web_desktop_in_chromium() {
         "the IVR digits: {path}"
     );
     screenshot(&client, "agent-offer.png").await;
-    client
-        .find(Locator::Id("accept"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("accept");
+    click(&client, "accept").await;
 
     // The phone answers, the call connects, the agent hangs up: the wrap-up form.
     visible(&client, "#wrapup").await;
@@ -208,21 +188,9 @@ async fn an_agent_takes_a_call_from_the_web_desktop_in_chromium() {
         .select_by_label("complaint")
         .await
         .expect("choose");
-    client
-        .find(Locator::Id("notes"))
-        .await
-        .expect("notes")
-        .send_keys("printer on fire")
-        .await
-        .expect("type");
+    type_into(&client, "notes", "printer on fire").await;
     screenshot(&client, "agent-wrapup.png").await;
-    client
-        .find(Locator::Id("submit-wrapup"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("done");
+    click(&client, "submit-wrapup").await;
 
     let stored = get_json_until(test.http, "/api/calls?agent=1002", |v| {
         v["calls"][0]["disposition"]["category"] == "complaint"

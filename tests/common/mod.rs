@@ -293,6 +293,22 @@ async fn send(
     headers: &str,
     body: &str,
 ) -> (u16, String) {
+    let (status, response) = exchange(http, method, path, headers, body).await;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// One request over HTTP/1.1: (status, the whole response, head included).
+pub async fn exchange(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = TcpStream::connect(http).await.expect("connect");
@@ -312,12 +328,7 @@ async fn send(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
+    (status, response)
 }
 
 /// The databases the persistence tests run on: always a fresh SQLite file; PostgreSQL too
