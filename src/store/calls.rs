@@ -8,16 +8,19 @@ use crate::domain::{AgentId, CallId, Disposition, NodeId, Outcome, QueueId, Tier
 use crate::recorder::writer::CompletedCall;
 use crate::recorder::{CallRecord, TimelineEntry};
 
-const INSERT_CALL: &str = "INSERT INTO calls (call_id, node, caller_number, destination, \
+const INSERT_CALLS: &str = "INSERT INTO calls (call_id, node, caller_number, destination, \
     customer_id, tier, queue, agent, outcome, arrived_at, enqueued_at, answered_at, \
     talk_ended_at, ended_at, wrap_up_ended_at, wait_ms, ivr_ms, talk_ms, acw_ms, sla_met, \
-    short_abandon, hangup_cause, offers, ivr_path, category, resolved, notes, survey_score) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-    $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
-    ON CONFLICT (call_id) DO NOTHING RETURNING call_id";
+    short_abandon, hangup_cause, offers, ivr_path, category, resolved, notes, survey_score) ";
 
-const INSERT_EVENT: &str =
-    "INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
+const INSERT_EVENTS: &str = "INSERT INTO call_events (call_id, at, kind, detail) ";
+
+/// Rows per INSERT: a statement per row cost a round trip to the database (for SQLite, a
+/// hand-over to its worker thread) per timeline entry, about fifteen per call. These keep
+/// the bound values (28 per call, 4 per entry) well under SQLite's 32,766 and PostgreSQL's
+/// 65,535.
+const CALLS_PER_INSERT: usize = 200;
+const EVENTS_PER_INSERT: usize = 1000;
 
 const SELECT_CALL: &str = "SELECT call_id, node, caller_number, destination, customer_id, \
     tier, queue, agent, outcome, arrived_at, enqueued_at, answered_at, talk_ended_at, \
@@ -145,56 +148,71 @@ impl Store {
     pub async fn insert_calls(&self, batch: &[CompletedCall]) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.doing("starting a transaction")?;
-            for CompletedCall { call, timeline } in batch {
-                let (category, resolved, notes) = match &call.disposition {
-                    Some(d) => (Some(d.category.as_str()), Some(d.resolved), Some(storable(&d.notes))),
-                    None => (None, None, None),
-                };
-                let inserted = sqlx::query(INSERT_CALL)
-                    .bind(call.call.to_string())
-                    .bind(call.node.as_str())
-                    .bind(storable(&call.caller_number))
-                    .bind(storable(&call.destination))
-                    .bind(call.customer_id)
-                    .bind(call.tier.as_str())
-                    .bind(call.queue.as_ref().map(|q| q.as_str()))
-                    .bind(call.agent.as_ref().map(|a| a.as_str()))
-                    .bind(call.outcome.as_str())
-                    .bind(call.arrived_at.as_micros())
-                    .bind(call.enqueued_at.map(Timestamp::as_micros))
-                    .bind(call.answered_at.map(Timestamp::as_micros))
-                    .bind(call.talk_ended_at.map(Timestamp::as_micros))
-                    .bind(call.ended_at.as_micros())
-                    .bind(call.wrap_up_ended_at.map(Timestamp::as_micros))
-                    .bind(call.wait_ms)
-                    .bind(call.ivr_ms)
-                    .bind(call.talk_ms)
-                    .bind(call.acw_ms)
-                    .bind(call.sla_met)
-                    .bind(call.short_abandon)
-                    .bind(storable(&call.hangup_cause))
-                    .bind(i64::from(call.offers))
-                    .bind(call.ivr_path.to_string())
-                    .bind(category)
-                    .bind(resolved)
-                    .bind(notes)
-                    .bind(call.survey_score.map(i64::from))
-                    .fetch_optional(&mut *tx)
+            let mut inserted = std::collections::HashSet::new();
+            for chunk in batch.chunks(CALLS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(INSERT_CALLS);
+                insert.push_values(chunk, |mut row, CompletedCall { call, .. }| {
+                    let (category, resolved, notes) = match &call.disposition {
+                        Some(d) => (Some(d.category.as_str()), Some(d.resolved), Some(storable(&d.notes))),
+                        None => (None, None, None),
+                    };
+                    row.push_bind(call.call.to_string())
+                        .push_bind(call.node.as_str())
+                        .push_bind(storable(&call.caller_number))
+                        .push_bind(storable(&call.destination))
+                        .push_bind(call.customer_id)
+                        .push_bind(call.tier.as_str())
+                        .push_bind(call.queue.as_ref().map(|q| q.as_str()))
+                        .push_bind(call.agent.as_ref().map(|a| a.as_str()))
+                        .push_bind(call.outcome.as_str())
+                        .push_bind(call.arrived_at.as_micros())
+                        .push_bind(call.enqueued_at.map(Timestamp::as_micros))
+                        .push_bind(call.answered_at.map(Timestamp::as_micros))
+                        .push_bind(call.talk_ended_at.map(Timestamp::as_micros))
+                        .push_bind(call.ended_at.as_micros())
+                        .push_bind(call.wrap_up_ended_at.map(Timestamp::as_micros))
+                        .push_bind(call.wait_ms)
+                        .push_bind(call.ivr_ms)
+                        .push_bind(call.talk_ms)
+                        .push_bind(call.acw_ms)
+                        .push_bind(call.sla_met)
+                        .push_bind(call.short_abandon)
+                        .push_bind(storable(&call.hangup_cause))
+                        .push_bind(i64::from(call.offers))
+                        .push_bind(call.ivr_path.to_string())
+                        .push_bind(category)
+                        .push_bind(resolved)
+                        .push_bind(notes)
+                        .push_bind(call.survey_score.map(i64::from));
+                });
+                // Calls stored by an earlier try of this batch are skipped, with their
+                // timelines.
+                insert.push(" ON CONFLICT (call_id) DO NOTHING RETURNING call_id");
+                let ids: Vec<String> = insert
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
                     .await
-                    .doing("storing a call")?;
-                if inserted.is_none() {
-                    continue; // stored by an earlier try of this batch
-                }
-                for entry in timeline {
-                    sqlx::query(INSERT_EVENT)
-                        .bind(entry.call.to_string())
-                        .bind(entry.at.as_micros())
-                        .bind(&entry.kind)
-                        .bind(entry.detail.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .doing("storing a call's timeline")?;
-                }
+                    .doing("storing calls")?;
+                inserted.extend(ids);
+            }
+            let events: Vec<_> = batch
+                .iter()
+                .filter(|c| inserted.contains(&c.call.call.to_string()))
+                .flat_map(|c| &c.timeline)
+                .collect();
+            for chunk in events.chunks(EVENTS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(INSERT_EVENTS);
+                insert.push_values(chunk, |mut row, entry| {
+                    row.push_bind(entry.call.to_string())
+                        .push_bind(entry.at.as_micros())
+                        .push_bind(entry.kind.as_str())
+                        .push_bind(entry.detail.to_string());
+                });
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .doing("storing the calls' timelines")?;
             }
             tx.commit().await.doing("committing calls")
         })
