@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
+        .route("/api/me/today", get(reports::my_day))
         .route("/api/customers", get(admin::list).post(admin::create))
         .route(
             "/api/customers/{id}",

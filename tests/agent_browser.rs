@@ -1,9 +1,9 @@
 //! The agent desktop in a real browser: headless Chromium, driven over WebDriver
 //! (chromedriver and fantoccini), logs agent 1002 in, goes available, shows a simulated
 //! call's screen-pop, accepts it and submits the wrap-up. The stored record carries the
-//! disposition typed into the page, a reload resumes the session with the kept token, and
-//! the wallboard shows the answered call. Screenshots of each step go to
-//! `target/screenshots/`.
+//! disposition typed into the page, today's figures count the call, a reload resumes the
+//! session with the kept token, and the wallboard shows the answered call. Screenshots of
+//! each step go to `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
@@ -200,6 +200,10 @@ async fn an_agent_takes_a_call_from_the_web_desktop_in_chromium() {
     assert_eq!(call["disposition"]["category"], "complaint", "{stored}");
     assert_eq!(call["disposition"]["notes"], "printer on fire");
     assert_eq!(call["outcome"], "answered");
+
+    // Today's own figures count the call once its record is written.
+    let today = text_until(&client, "#today", |t| t.starts_with("today: 1 call ")).await;
+    assert!(today.starts_with("today: 1 call · AHT "), "{today}");
 
     // A reload keeps the session: the tab kept the token, not the password.
     client.refresh().await.expect("reload");

@@ -23,7 +23,7 @@ use super::{admin, api, auth, reports, supervisor};
         auth::login, auth::logout, auth::me,
         api::queues, api::staffing, api::snapshot, api::latency,
         api::calls, api::call,
-        reports::queues, reports::agents,
+        reports::queues, reports::agents, reports::my_day,
         supervisor::agent_state, supervisor::move_call, supervisor::set_priority,
         supervisor::audit, api::reload_flows,
         admin::list, admin::one, admin::create, admin::replace, admin::remove,

@@ -13,8 +13,9 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Supervisor;
+use super::auth::{Authenticated, Supervisor};
 use super::{ApiError, AppState};
+use crate::auth::Role;
 use crate::config::Config;
 use crate::domain::{AgentId, QueueId, TierId, Timestamp};
 use crate::recorder::report::{AgentReport, Interval, Period, QueueReport, TierTarget};
@@ -135,6 +136,47 @@ pub async fn agents(
     let mut rows = report.rows();
     rows.retain(|row| state.agent_in_scope(&supervisor.scope, &row.agent));
     respond(&headers, q.format.as_deref(), &period, rows)
+}
+
+/// `GET /api/me/today`: the logged-in agent's own figures today (in the report time zone):
+/// the agent report's row for the day, or `null` before their first call or state change.
+///
+/// # Errors
+/// 401 without a token, 403 for anyone but an agent, 500 when the database fails.
+#[utoipa::path(get, path = "/api/me/today", tag = "records", security(("bearer" = [])), responses(
+    (status = 200, description = "`{date, time_zone, figures}`: handled, AHT, talk, ACW, state times, occupancy, FCR, CSAT", body = Object),
+    (status = 401, description = "No valid token", body = crate::gateway::openapi::ErrorBody),
+    (status = 403, description = "Not an agent", body = crate::gateway::openapi::ErrorBody)))]
+pub async fn my_day(
+    Authenticated(principal): Authenticated,
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if principal.role != Role::Agent {
+        return Err(ApiError::Forbidden);
+    }
+    let today = ReportQuery {
+        from: None,
+        to: None,
+        interval: Some(Interval::Day),
+        tz: None,
+        queue: None,
+        tier: None,
+        agent: None,
+        format: None,
+    };
+    let period = period(&today, &state.reports)?;
+    let agent = AgentId::new(&principal.id);
+    let mut report = AgentReport::new(period);
+    state
+        .store
+        .fill_agent_report(&mut report, &period, Some(&agent))
+        .await?;
+    let figures = report.rows().into_iter().find(|row| row.agent == agent);
+    Ok(Json(serde_json::json!({
+        "date": period.label(period.from()),
+        "time_zone": period.time_zone().name(),
+        "figures": figures,
+    })))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
