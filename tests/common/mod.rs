@@ -209,7 +209,7 @@ pub async fn login_token(http: SocketAddr, id: &str, password: &str) -> String {
         "Content-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     );
-    let (status, reply) = send(http, "POST", "/api/login", &headers, &body).await;
+    let (status, reply) = request_with_body(http, "POST", "/api/login", &headers, &body).await;
     assert_eq!(status, 200, "login as {id}: {reply}");
     let reply: serde_json::Value = serde_json::from_str(&reply).expect("login JSON");
     reply["token"].as_str().expect("a token").to_owned()
@@ -241,7 +241,7 @@ async fn as_lead(
         .get(&http)
         .cloned();
     if let Some(token) = &kept {
-        let reply = send(
+        let reply = request_with_body(
             http,
             method,
             path,
@@ -259,7 +259,7 @@ async fn as_lead(
         .expect("token lock")
         .get_or_insert_default()
         .insert(http, token.clone());
-    send(
+    request_with_body(
         http,
         method,
         path,
@@ -271,22 +271,11 @@ async fn as_lead(
 
 /// One request with no body and extra header lines (each ending in CRLF): (status, body).
 pub async fn request(http: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, String) {
-    send(http, method, path, headers, "").await
-}
-
-/// One request with a body: (status, body).
-pub async fn request_with_body(
-    http: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String) {
-    send(http, method, path, headers, body).await
+    request_with_body(http, method, path, headers, "").await
 }
 
 /// One request: header lines (each ending in CRLF), then `body`: (status, body).
-async fn send(
+pub async fn request_with_body(
     http: SocketAddr,
     method: &str,
     path: &str,
