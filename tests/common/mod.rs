@@ -234,39 +234,21 @@ async fn as_lead(
     headers: &str,
     body: &str,
 ) -> (u16, String) {
-    let kept = LEAD_TOKENS
-        .lock()
-        .expect("token lock")
-        .get_or_insert_default()
-        .get(&http)
-        .cloned();
-    if let Some(token) = &kept {
-        let reply = request_with_body(
-            http,
-            method,
-            path,
-            &format!("{}{headers}", bearer(token)),
-            body,
-        )
-        .await;
+    let tokens = || LEAD_TOKENS.lock().expect("token lock");
+    let send = |token: String| async move {
+        let headers = format!("{}{headers}", bearer(&token));
+        request_with_body(http, method, path, &headers, body).await
+    };
+    let kept = tokens().get_or_insert_default().get(&http).cloned();
+    if let Some(token) = kept {
+        let reply = send(token).await;
         if reply.0 != 401 {
             return reply;
         }
     }
     let token = login_token(http, "lead", "demo").await;
-    LEAD_TOKENS
-        .lock()
-        .expect("token lock")
-        .get_or_insert_default()
-        .insert(http, token.clone());
-    request_with_body(
-        http,
-        method,
-        path,
-        &format!("{}{headers}", bearer(&token)),
-        body,
-    )
-    .await
+    tokens().get_or_insert_default().insert(http, token.clone());
+    send(token).await
 }
 
 /// One request with no body and extra header lines (each ending in CRLF): (status, body).
