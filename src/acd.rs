@@ -12,7 +12,7 @@ mod model;
 mod router;
 
 pub use model::{
-    ActionRefused, AgentSpec, CallSpec, Decision, OfferEnd, Overflow, QueueSpec, RouterSettings,
-    Step,
+    ActionRefused, AgentSpec, CallSpec, Decision, DirectoryRefused, OfferEnd, Overflow, QueueSpec,
+    RouterSettings, Step,
 };
 pub use router::{AgentView, QueueView, Router};

@@ -17,9 +17,11 @@ mod users;
 pub use demo::demo;
 
 use crate::config::Config;
-use crate::domain::{AgentId, NodeId, QueueId};
+use crate::directory::Directory;
+use crate::domain::NodeId;
 use crate::engine::{self, EngineHandle, Ports};
 use crate::esl::node::{NodeSettings, spawn_node};
+use crate::gateway::directory::DirectoryState;
 use crate::gateway::{self, AppState, Auth, Hub};
 use crate::ivr::{self, FlowLibrary, Known};
 use crate::recorder::writer::{RecorderHandle, WriterSettings, spawn_writer};
@@ -42,6 +44,7 @@ pub struct RunningApp {
     pub recorder: RecorderHandle,
     /// The flows new calls start on; calls in the IVR keep the version they started with.
     flows: FlowLibrary,
+    directory: DirectoryState,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -61,15 +64,26 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
+    // Read before the seed, which makes an added entry the file's when the file now
+    // defines its name: the directory says which, for the log.
+    let added = (store.api_entries().await).context("reading what admins added")?;
     store
         .seed(&config)
         .await
         .context("seeding from the configuration")?;
+    let (directory, shadowed) = Directory::new(config.clone(), added)
+        .context("the agents, queues and skills admins added no longer fit the configuration")?;
+    for entry in shadowed {
+        tracing::warn!(%entry, "the configuration file now defines an entry an admin added; the file's is used");
+    }
     let auth = Auth::new(&config.auth)?;
     let users = users::seed_users(&store, &config, auth.passwords())
         .await
         .context("writing the configured users")?;
     tracing::info!(users, "users configured");
+    // From here on the configuration includes what admins added.
+    let config = directory.config().clone();
+    let directory = DirectoryState::new(directory);
     let flows = FlowLibrary::load(Arc::new(config.clone()))
         .map_err(|errors| anyhow::anyhow!("invalid IVR flows:\n{}", errors.join("\n")))?;
     tracing::info!(flows = flows.current().load().len(), dir = %config.flows.dir.display(), "IVR flows loaded");
@@ -137,16 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         agent_states,
         metrics: metrics.clone(),
         auth,
-        agent_queues: Arc::new(
-            config
-                .agents
-                .iter()
-                .map(|a| {
-                    let queues = a.queues.iter().map(QueueId::new).collect();
-                    (AgentId::new(&a.id), queues)
-                })
-                .collect(),
-        ),
+        directory: directory.clone(),
         reports: gateway::reports::ReportSettings::from_config(&config),
         flows: flows.clone(),
     };
@@ -171,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         metrics,
         recorder,
         flows,
+        directory,
         cancel,
         tracker,
     })
@@ -214,9 +220,10 @@ impl RunningApp {
     ///
     /// # Errors
     /// The new set does not load (every error listed).
-    pub fn reload_flows(&self) -> anyhow::Result<usize> {
+    pub async fn reload_flows(&self) -> anyhow::Result<usize> {
+        let _no_directory_changes = self.directory.hold().await;
         self.flows
-            .reload()
+            .reload(&self.directory.known())
             .map_err(|errors| anyhow::anyhow!("invalid IVR flows:\n{}", errors.join("\n")))
     }
 
@@ -296,7 +303,7 @@ async fn reload_on_hangup_until_stopped(app: &RunningApp) {
         loop {
             tokio::select! {
                 () = &mut stop => return,
-                _ = hangup.recv() => match app.reload_flows() {
+                _ = hangup.recv() => match app.reload_flows().await {
                     Ok(count) => tracing::info!(flows = count, "SIGHUP: flows reloaded"),
                     Err(error) => tracing::error!(error = %format!("{error:#}"), "SIGHUP: flows refused; the running set stays"),
                 },

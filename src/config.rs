@@ -448,7 +448,7 @@ impl Config {
         Config::load(None, &HashMap::new())
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: String, reason: String| Err(ConfigError::Invalid { key, reason });
         let skills: HashSet<&str> = self.skills.names.iter().map(String::as_str).collect();
         let tiers: HashSet<&str> = self.tiers.iter().map(|t| t.name.as_str()).collect();

@@ -7,6 +7,7 @@
 mod agents;
 mod announce;
 mod decide;
+mod directory;
 mod supervise;
 mod switch;
 mod view;
@@ -21,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use directory::{DirectoryReply, DirectoryUpdate};
 pub use supervise::{ActionError, ActionReply, SupervisorAction};
 pub use view::{AgentRow, QueueFigures, Snapshot};
 
@@ -28,7 +30,7 @@ use crate::acd::ewt::RecentHandleTimes;
 use crate::acd::{AgentSpec, Overflow, QueueSpec, Router, RouterSettings, Step};
 use crate::call::{self, Session, SlaRule};
 use crate::clock;
-use crate::config::{Config, OverflowConfig};
+use crate::config::{AgentConfig, Config, OverflowConfig, QueueConfig};
 use crate::domain::{
     AgentId, CallId, Disposition, NodeId, Proficiency, QueueId, Skill, TierId, Timestamp,
 };
@@ -63,6 +65,13 @@ pub enum Input {
         action: SupervisorAction,
         /// Where the result goes.
         reply: ActionReply,
+    },
+    /// An admin's change to agents or queues; the result goes back on `reply`.
+    Directory {
+        /// The change.
+        update: DirectoryUpdate,
+        /// Where the result goes.
+        reply: DirectoryReply,
     },
     /// A customer lookup the IVR asked for has finished.
     CustomerLoaded {
@@ -320,6 +329,7 @@ impl Engine {
                 action,
                 reply,
             } => self.on_supervisor(&supervisor, &scope, action, reply),
+            Input::Directory { update, reply } => self.on_directory(update, reply),
         }
     }
 
@@ -496,49 +506,55 @@ fn router_from(config: &Config) -> Router {
         ring_timeout: config.acd.ring_timeout,
         wrap_up: config.acd.wrap_up,
     };
-    let level = |l: &i64| Proficiency::new(*l).unwrap_or(Proficiency::MIN);
-    let queues = config
-        .queues
-        .iter()
-        .map(|q| QueueSpec {
-            id: QueueId::new(&q.name),
-            strategy: q.strategy,
-            priority: q.priority,
-            steps: q
-                .steps
-                .iter()
-                .map(|s| Step {
-                    after: s.after,
-                    skills: s
-                        .skills
-                        .iter()
-                        .map(|(k, l)| (Skill::new(k), level(l)))
-                        .collect(),
-                })
-                .collect(),
-            max_wait: q.max_wait,
-            overflow: match &q.overflow {
-                OverflowConfig::Queue { queue } => Overflow::Queue(QueueId::new(queue)),
-                OverflowConfig::Voicemail { extension } => Overflow::Voicemail(extension.clone()),
-                OverflowConfig::Callback => Overflow::Callback,
-                OverflowConfig::Message { prompt } => Overflow::Message(prompt.clone()),
-            },
-        })
-        .collect();
-    let agents = config
-        .agents
-        .iter()
-        .map(|a| AgentSpec {
-            id: AgentId::new(&a.id),
-            queues: a.queues.iter().map(QueueId::new).collect(),
-            skills: a
-                .skills
-                .iter()
-                .map(|(k, l)| (Skill::new(k), level(l)))
-                .collect(),
-        })
-        .collect();
+    let queues = config.queues.iter().map(queue_spec).collect();
+    let agents = config.agents.iter().map(agent_spec).collect();
     Router::new(settings, queues, agents)
+}
+
+/// A validated proficiency (the configuration checked 1..=10).
+fn level(l: &i64) -> Proficiency {
+    Proficiency::new(*l).unwrap_or(Proficiency::MIN)
+}
+
+/// A queue as the router sees it.
+fn queue_spec(q: &QueueConfig) -> QueueSpec {
+    QueueSpec {
+        id: QueueId::new(&q.name),
+        strategy: q.strategy,
+        priority: q.priority,
+        steps: q
+            .steps
+            .iter()
+            .map(|s| Step {
+                after: s.after,
+                skills: s
+                    .skills
+                    .iter()
+                    .map(|(k, l)| (Skill::new(k), level(l)))
+                    .collect(),
+            })
+            .collect(),
+        max_wait: q.max_wait,
+        overflow: match &q.overflow {
+            OverflowConfig::Queue { queue } => Overflow::Queue(QueueId::new(queue)),
+            OverflowConfig::Voicemail { extension } => Overflow::Voicemail(extension.clone()),
+            OverflowConfig::Callback => Overflow::Callback,
+            OverflowConfig::Message { prompt } => Overflow::Message(prompt.clone()),
+        },
+    }
+}
+
+/// An agent as the router sees it.
+fn agent_spec(a: &AgentConfig) -> AgentSpec {
+    AgentSpec {
+        id: AgentId::new(&a.id),
+        queues: a.queues.iter().map(QueueId::new).collect(),
+        skills: a
+            .skills
+            .iter()
+            .map(|(k, l)| (Skill::new(k), level(l)))
+            .collect(),
+    }
 }
 
 /// Days since the epoch (UTC) of a time: "today" for the live figures.

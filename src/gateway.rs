@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agent_ws;
 pub mod api;
 pub mod auth;
+pub mod directory;
 mod error;
 pub mod hub;
 pub mod openapi;
@@ -25,7 +26,7 @@ pub use auth::Auth;
 pub use error::ApiError;
 pub use hub::Hub;
 
-use crate::domain::{AgentId, NodeId, QueueId};
+use crate::domain::{AgentId, NodeId};
 use crate::engine::EngineHandle;
 use crate::esl::NodeHandle;
 use crate::recorder::writer::RecorderHandle;
@@ -51,9 +52,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Logins and tokens.
     pub auth: Auth,
-    /// The queues each agent serves: what a supervisor limited to some queues may see of
-    /// them.
-    pub agent_queues: Arc<HashMap<AgentId, Vec<QueueId>>>,
+    /// Agents, queues and skills: the file's and those admins added. Each agent's queues
+    /// say what a supervisor limited to some queues may see of them.
+    pub directory: directory::DirectoryState,
     /// Report time zone and tier targets.
     pub reports: reports::ReportSettings,
     /// The IVR flows, for `POST /api/flows/reload`.
@@ -64,11 +65,7 @@ impl AppState {
     /// Whether the agent serves one of the scope's queues (every agent, even one no longer
     /// configured, is within every queue's scope).
     pub fn agent_in_scope(&self, scope: &crate::auth::Scope, agent: &AgentId) -> bool {
-        *scope == crate::auth::Scope::All
-            || self
-                .agent_queues
-                .get(agent)
-                .is_some_and(|queues| scope.allows_any(queues.iter()))
+        self.directory.load().agent_in_scope(scope, agent)
     }
 }
 
@@ -88,7 +85,34 @@ pub fn router(state: AppState) -> Router {
             "/api/customers/{id}",
             get(admin::one).put(admin::replace).delete(admin::remove),
         )
-        .route("/api/queues", get(api::queues))
+        .route(
+            "/api/agents",
+            get(directory::agents).post(directory::create_agent),
+        )
+        .route(
+            "/api/agents/{id}",
+            get(directory::agent)
+                .put(directory::replace_agent)
+                .delete(directory::remove_agent),
+        )
+        .route(
+            "/api/queues",
+            get(directory::queues).post(directory::create_queue),
+        )
+        .route(
+            "/api/queues/{name}",
+            get(directory::queue)
+                .put(directory::replace_queue)
+                .delete(directory::remove_queue),
+        )
+        .route(
+            "/api/skills",
+            get(directory::skills).post(directory::create_skill),
+        )
+        .route(
+            "/api/skills/{name}",
+            axum::routing::delete(directory::remove_skill),
+        )
         .route("/api/queues/{name}/staffing", get(api::staffing))
         .route("/api/snapshot", get(api::snapshot))
         .route("/api/latency", get(api::latency))

@@ -43,6 +43,22 @@ impl FlowSet {
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
     }
+    /// The first flow that names this queue (to queue a call, or in a branch), if any.
+    pub fn using_queue(&self, queue: &QueueId) -> Option<&str> {
+        self.first(|flow| flow.uses_queue(queue))
+    }
+
+    /// The first flow that asks for this skill in a `queue` node, if any.
+    pub fn using_skill(&self, skill: &Skill) -> Option<&str> {
+        self.first(|flow| flow.uses_skill(skill))
+    }
+
+    fn first(&self, uses: impl Fn(&Flow) -> bool) -> Option<&str> {
+        self.flows
+            .iter()
+            .find(|(_, flow)| uses(flow))
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// What the configuration defines, for flows to refer to.

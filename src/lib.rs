@@ -31,6 +31,7 @@ pub mod auth;
 pub mod call;
 pub mod clock;
 pub mod config;
+pub mod directory;
 pub mod domain;
 pub mod engine;
 pub mod esl;

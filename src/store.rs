@@ -10,6 +10,7 @@
 mod audit;
 mod calls;
 mod customers;
+mod directory;
 mod reports;
 mod users;
 
@@ -23,6 +24,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::AuditEntry;
 pub use calls::{CallFilter, CallSummary, MAX_LIST};
 pub use customers::{Customer, CustomerFields, CustomerFilter};
+pub use directory::ApiEntries;
 pub use users::User;
 
 use crate::config::Secret;

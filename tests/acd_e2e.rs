@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    AgentClient, fake_switch, get, get_json, get_json_until, get_with, point_at, post_json,
-    request, spawn_app,
+    AgentClient, fake_switch, get, get_json, get_json_until, get_with, live_queues_until, point_at,
+    post_json, request, spawn_app,
 };
 use kefu::config::Config;
 use kefu::domain::CallId;
@@ -88,10 +88,7 @@ impl World {
     }
 
     async fn waiting(&self, queue: &str, n: u64) {
-        let queues = get_json_until(self.test.http, "/api/queues", |q| {
-            figure(q, queue, "waiting") == n
-        })
-        .await;
+        let queues = live_queues_until(self.test.http, |q| figure(q, queue, "waiting") == n).await;
         assert_eq!(figure(&queues, queue, "waiting"), n, "{queues}");
     }
 
@@ -207,16 +204,11 @@ async fn a_queue_nobody_serves_overflows_to_its_target() {
         call,
         "general took the overflow"
     );
-    let queues = get_json_until(w.test.http, "/api/queues", |q| {
-        figure(q, "complaints", "overflowed") == 1
-    })
-    .await;
+    let queues =
+        live_queues_until(w.test.http, |q| figure(q, "complaints", "overflowed") == 1).await;
     assert_eq!(figure(&queues, "complaints", "overflowed"), 1, "{queues}");
     assert_eq!(figure(&queues, "complaints", "offered"), 1, "{queues}");
-    let general = get_json_until(w.test.http, "/api/queues", |q| {
-        figure(q, "general", "answered") == 1
-    })
-    .await;
+    let general = live_queues_until(w.test.http, |q| figure(q, "general", "answered") == 1).await;
     assert_eq!(
         figure(&general, "general", "offered"),
         1,
@@ -232,10 +224,7 @@ async fn a_caller_who_hangs_up_while_waiting_is_recorded_as_an_abandon() {
     let mut caller = CallerScript::new(UNKNOWN, GENERAL);
     caller.patience = Duration::from_secs(60); // scaled: 600 ms
     let call = w.switch.place_call(caller);
-    let queues = get_json_until(w.test.http, "/api/queues", |q| {
-        figure(q, "general", "abandoned") == 1
-    })
-    .await;
+    let queues = live_queues_until(w.test.http, |q| figure(q, "general", "abandoned") == 1).await;
     assert_eq!(figure(&queues, "general", "abandoned"), 1, "{queues}");
     let path = format!("/api/calls/{call}");
     let stored = get_json_until(w.test.http, &path, |v| v["call"]["outcome"].is_string()).await;
@@ -443,29 +432,43 @@ async fn a_supervisor_puts_a_call_first_and_sets_agents_states() {
 
 #[tokio::test]
 async fn supervisors_watch_queues_and_tiers_live_over_a_websocket() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use futures_util::{SinkExt, StreamExt};
 
     let w = world(|config| {
         let standard = config.tiers.iter_mut().find(|t| t.name == "standard");
         standard.expect("standard tier").sla_threshold = Duration::from_millis(300);
     })
     .await;
+    // A browser cannot set a header: its first message carries the token.
     let url = format!("ws://{}/ws/supervisor", w.test.http);
-    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    let login = |token: &str| {
+        let text = serde_json::json!({ "type": "login", "token": token }).to_string();
+        tokio_tungstenite::tungstenite::Message::text(text)
+    };
+    let (mut refused, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("upgrade");
+    refused.send(login("not-a-token")).await.expect("send");
+    let closed = tokio::time::timeout(common::WAIT, refused.next()).await;
     assert!(
-        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
-        "supervisors only: {refused:?}"
+        matches!(&closed, Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f))))) if u16::from(f.code) == 4001),
+        "a bad token is refused: {closed:?}"
     );
-    let mut request = url.as_str().into_client_request().expect("request");
-    let token = common::login_token(w.test.http, "lead", "demo").await;
-    request.headers_mut().insert(
-        "Authorization",
-        format!("Bearer {token}").parse().expect("header"),
+    let agents_token = common::login_token(w.test.http, "1003", "demo").await;
+    let (mut refused, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("upgrade");
+    refused.send(login(&agents_token)).await.expect("send");
+    let closed = tokio::time::timeout(common::WAIT, refused.next()).await;
+    assert!(
+        matches!(&closed, Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f))))) if u16::from(f.code) == 4001),
+        "supervisors only: {closed:?}"
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .expect("supervisor stream");
+    let token = common::login_token(w.test.http, "lead", "demo").await;
+    socket.send(login(&token)).await.expect("send");
     let _agent = w.agent("1002", false).await; // logged in: the call waits
     w.call(UNKNOWN, GENERAL);
     // Snapshots keep coming; wait for the standard caller past the 300 ms threshold.
@@ -536,10 +539,8 @@ async fn a_call_past_its_queues_max_wait_overflows_to_the_target() {
         "not before complaints' max wait: {:?}",
         placed.elapsed()
     );
-    let queues = get_json_until(w.test.http, "/api/queues", |q| {
-        figure(q, "complaints", "overflowed") == 1
-    })
-    .await;
+    let queues =
+        live_queues_until(w.test.http, |q| figure(q, "complaints", "overflowed") == 1).await;
     assert_eq!(figure(&queues, "complaints", "overflowed"), 1, "{queues}");
     w.stop().await;
 }

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AgentClient, WAIT, fake_switch, get_json_until, get_with, point_at, spawn_app};
+use common::{
+    AgentClient, WAIT, fake_switch, get_json_until, get_with, live_queues_until, point_at,
+    spawn_app,
+};
 use kefu::domain::{Category, Disposition};
 use kefu::gateway::protocol::{ClientMessage, ServerMessage};
 use kefu::sim::{CallerScript, FakeFreeswitch, PhoneBehavior, SimConfig};
@@ -224,10 +227,7 @@ async fn one_call_goes_through_ivr_queue_offer_bridge_and_is_recorded() {
         );
     }
 
-    let queues = get_json_until(test.http, "/api/queues", |q| {
-        q[0]["answered"].as_u64() == Some(1)
-    })
-    .await;
+    let queues = live_queues_until(test.http, |q| q[0]["answered"].as_u64() == Some(1)).await;
     assert_eq!(queues[0]["name"], "general");
     assert_eq!(queues[0]["answered"], 1, "{queues}");
     let wait = &queues[0]["answered_wait_ms"];

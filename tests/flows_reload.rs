@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AgentClient, fake_switch, get_json_until, point_at, post, request, spawn_app};
+use common::{AgentClient, fake_switch, live_queues_until, point_at, post, request, spawn_app};
 use kefu::sim::{CallerScript, SimConfig};
 
 /// A greeting, then a one-key menu whose `1` goes to `queue`.
@@ -63,12 +63,12 @@ async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
     tokio::time::sleep(Duration::from_millis(200)).await; // the first caller hears the greeting
 
     std::fs::write(flows.path().join("main.toml"), flow("repair")).expect("write v2");
-    assert_eq!(test.app.reload_flows().expect("v2 loads"), 1);
+    assert_eq!(test.app.reload_flows().await.expect("v2 loads"), 1);
     let mut second = CallerScript::new("+15550000002", "8005550100");
     second.digits = ["1".to_string()].into();
     switch.place_call(second);
 
-    let queues = get_json_until(test.http, "/api/queues", |q| {
+    let queues = live_queues_until(test.http, |q| {
         offered(q, "general") + offered(q, "repair") == 2
     })
     .await;
@@ -108,6 +108,7 @@ async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
     let refused = test
         .app
         .reload_flows()
+        .await
         .expect_err("invalid flows are refused");
     assert!(
         format!("{refused:#}").contains("no node named `nowhere`"),
@@ -116,7 +117,7 @@ async fn calls_in_the_ivr_finish_on_the_flow_version_they_started_with() {
     let mut third = CallerScript::new("+15550000003", "8005550100");
     third.digits = ["1".to_string()].into();
     switch.place_call(third);
-    let queues = get_json_until(test.http, "/api/queues", |q| offered(q, "repair") == 2).await;
+    let queues = live_queues_until(test.http, |q| offered(q, "repair") == 2).await;
     assert_eq!(offered(&queues, "repair"), 2, "v2 still runs: {queues}");
 
     // Fixed again, the HTTP reload takes it.

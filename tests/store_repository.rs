@@ -420,3 +420,63 @@ async fn customers_are_added_listed_changed_and_removed_unless_their_calls_are_o
         assert_eq!(store.customer(other.id).await.expect("read"), None, "{db}");
     }
 }
+
+#[tokio::test]
+async fn what_admins_add_reads_back_until_the_file_takes_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::defaults().expect("defaults");
+    for (db, store) in test_stores(&dir).await {
+        store.seed(&config).await.expect("seed");
+        let mut queue = config.queues[0].clone();
+        queue.name = "sales".into();
+        let mut agent = config.agents[0].clone();
+        agent.id = "2001".into();
+        agent.password = Secret::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g");
+        agent.queues = vec!["sales".into()];
+        store.put_api_skill("sales").await.expect("skill");
+        store.put_api_queue(&queue).await.expect("queue");
+        store.put_api_agent(&agent).await.expect("agent");
+        store
+            .put_api_agent(&agent)
+            .await
+            .expect("written again in place");
+        let added = store.api_entries().await.expect("read back");
+        assert_eq!(added.skills, ["sales"], "{db}");
+        assert_eq!(added.queues.len(), 1, "{db}");
+        assert_eq!(added.queues[0].steps.len(), queue.steps.len(), "{db}");
+        assert_eq!(added.queues[0].max_wait, queue.max_wait, "{db}");
+        assert_eq!(added.agents[0].queues, ["sales"], "{db}");
+        assert_eq!(added.agents[0].skills, agent.skills, "{db}");
+        let user = store.user("2001").await.expect("user").expect("a login");
+        assert_eq!(user.password_hash, agent.password.expose(), "{db}");
+
+        // A customer naming the agent keeps them; the file taking the queue's name makes
+        // it the file's.
+        let fields = kefu::store::CustomerFields {
+            name: "Initech".into(),
+            phone: "+15550002001".into(),
+            account: "2001".into(),
+            tier: TierId::new("gold"),
+            account_manager: Some(AgentId::new("2001")),
+        };
+        let customer = store.insert_customer(&fields).await.expect("customer");
+        let refused = store.delete_api_agent("2001").await.expect_err("managed");
+        assert!(matches!(refused, StoreError::Refused(_)), "{db}: {refused}");
+        assert!(
+            store.delete_customer(customer.id).await.expect("gone"),
+            "{db}"
+        );
+        store.delete_api_agent("2001").await.expect("now it goes");
+        assert!(store.user("2001").await.expect("read").is_none(), "{db}");
+        let mut with_sales = config.clone();
+        with_sales.queues.push(queue.clone());
+        store.seed(&with_sales).await.expect("seed with sales");
+        let added = store.api_entries().await.expect("read back");
+        assert!(added.queues.is_empty(), "{db}: the file's now");
+        store.delete_api_skill("sales").await.expect("skill goes");
+        assert!(
+            store.api_entries().await.expect("read").skills.is_empty(),
+            "{db}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{AgentClient, fake_switch, get_json_until, point_at, spawn_app};
+use common::{AgentClient, fake_switch, live_queues_until, point_at, spawn_app};
 use kefu::sim::{CallerScript, PhoneBehavior, SimConfig};
 
 /// The page as Chromium rendered it after its scripts ran for a few (virtual) seconds.
@@ -71,7 +71,7 @@ async fn wallboard_renders_live_queue_figures_in_chromium() {
     caller.digits = ["2", "1"].into_iter().map(String::from).collect();
     caller.patience = Duration::from_secs(3600); // scaled by the switch's time_scale
     switch.place_call(caller);
-    get_json_until(test.http, "/api/queues", |q| {
+    live_queues_until(test.http, |q| {
         q.as_array()
             .is_some_and(|qs| qs.iter().any(|q| q["answered"] == 1))
     })

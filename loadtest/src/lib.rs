@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use kefu::app::demo::{Callers, DemoSettings};
-use kefu::config::{AgentConfig, Config, NodeConfig, Secret};
+use kefu::config::{AgentConfig, Config, CustomerConfig, NodeConfig, Secret};
 use kefu::domain::{AgentId, CallId, Timestamp};
 use kefu::sim::agents::{AgentBehaviour, AgentReport, run_agent};
 use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimConfig};
@@ -330,7 +330,36 @@ async fn config(
             .as_ref()
             .is_none_or(|m| config.agents.iter().any(|a| &a.id == m))
     });
+    config.customers.extend(customer_base(&config.agents));
     Ok(config)
+}
+
+/// Customers beside the demo's three, so that known callers are spread as in a real
+/// customer base: one in ten platinum (each with an account manager, one manager per 20
+/// agents), then gold, silver and standard. With the demo's three alone, every platinum
+/// caller was one customer waiting for one manager.
+fn customer_base(agents: &[AgentConfig]) -> Vec<CustomerConfig> {
+    const CUSTOMERS: usize = 2_000;
+    let managers: Vec<&AgentConfig> = agents.iter().step_by(20).collect();
+    (0..CUSTOMERS)
+        .map(|i| {
+            let tier = match i % 10 {
+                0 => "platinum",
+                1..=3 => "gold",
+                4..=6 => "silver",
+                _ => "standard",
+            };
+            let account_manager = (tier == "platinum" && !managers.is_empty())
+                .then(|| managers[i / 10 % managers.len()].id.clone());
+            CustomerConfig {
+                name: format!("Load customer {i}"),
+                phone: format!("+1555300{i:04}"),
+                account: format!("{}", 700_000 + i),
+                tier: tier.to_owned(),
+                account_manager,
+            }
+        })
+        .collect()
 }
 
 /// Places calls at the rate, round robin over the switches; returns each call's id.

@@ -11,7 +11,8 @@ use crate::domain::{AgentId, CallId, Proficiency, QueueId, Skill, Timestamp};
 pub struct RouterSettings {
     /// Priority points a waiting call gains per minute (so no call starves).
     pub aging_per_minute: u32,
-    /// How long a key customer's call waits for their account manager.
+    /// How long a key customer's call is held for their account manager while the manager is
+    /// logged in but busy. A manager on a break or logged out is not waited for.
     pub account_manager_first: Duration,
     /// Not-ready time after a missed or rejected offer.
     pub not_ready_after_no_answer: Duration,
@@ -152,4 +153,41 @@ pub enum ActionRefused {
     /// An agent's phone rings with the call; the action would pull it from under them.
     #[error("the call is being offered to an agent; try again in a moment")]
     BeingOffered,
+}
+
+/// Why the router refused an administrator's change to its agents or queues. The messages
+/// go to the REST client as they are, so they say what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryRefused {
+    /// No such agent.
+    #[error("no agent `{0}`")]
+    UnknownAgent(AgentId),
+    /// The agent is logged in: removing them would pull them out of their work.
+    #[error("agent `{0}` is logged in; log them out first")]
+    AgentLoggedIn(AgentId),
+    /// No such queue.
+    #[error("no queue `{0}`")]
+    UnknownQueue(QueueId),
+    /// Calls are in the queue (waiting, held or being offered); they would be lost.
+    #[error(
+        "{calls} {} in queue `{queue}`; wait until they are answered or move them first",
+        if *.calls == 1 { "call is" } else { "calls are" }
+    )]
+    CallsInQueue {
+        /// The queue.
+        queue: QueueId,
+        /// How many calls are in it.
+        calls: usize,
+    },
+    /// Agents serve the queue; their configuration would name a queue that is gone.
+    #[error(
+        "{agents} {} queue `{queue}`; take it out of their queues first",
+        if *.agents == 1 { "agent serves" } else { "agents serve" }
+    )]
+    QueueServed {
+        /// The queue.
+        queue: QueueId,
+        /// How many agents serve it.
+        agents: usize,
+    },
 }

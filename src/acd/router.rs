@@ -33,7 +33,9 @@ enum Timer {
     StepUp(CallId, usize),
     ManagerWindowEnd(CallId),
     MaxWait(CallId),
-    OfferExpiry(CallId, AgentIdx),
+    /// The offer of the call to the agent made at this offer sequence number: a later offer
+    /// of the same call to the same agent has its own timer.
+    OfferExpiry(CallId, AgentIdx, u64),
     NotReadyEnd(AgentIdx),
     WrapUpEnd(AgentIdx, CallId),
 }
@@ -74,6 +76,10 @@ struct AgentEntry {
     last_offer_seq: u64,
     /// Key-customer calls held for this agent, oldest first.
     held: BTreeSet<WaitKey>,
+    /// Removed by an administrator. The slot stays as a tombstone, because timers and
+    /// available keys name agents by index and an index must never come to mean another
+    /// agent; it is out of `agent_index`, serves nothing and is left out of every view.
+    removed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,26 +143,10 @@ pub struct Router {
 impl Router {
     /// A router for these queues and agents; every agent starts logged out.
     pub fn new(settings: RouterSettings, queues: Vec<QueueSpec>, agents: Vec<AgentSpec>) -> Router {
-        let queue_index = queues
-            .iter()
-            .enumerate()
-            .map(|(i, q)| (q.id.clone(), i))
-            .collect();
-        let queues = queues
-            .into_iter()
-            .map(|spec| QueueState {
-                waiting: vec![BTreeSet::new(); spec.steps.len()],
-                available: vec![BTreeSet::new(); spec.steps.len()],
-                by_age: BTreeSet::new(),
-                logged_in: 0,
-                on_break: 0,
-                spec,
-            })
-            .collect();
         let mut router = Router {
             settings,
-            queues,
-            queue_index,
+            queues: Vec::new(),
+            queue_index: HashMap::new(),
             agents: Vec::new(),
             agent_index: HashMap::new(),
             calls: HashMap::new(),
@@ -164,19 +154,29 @@ impl Router {
             seq: 0,
             spans: Vec::new(),
         };
+        for queue in queues {
+            router.add_queue(queue);
+        }
         for agent in agents {
             router.add_agent(agent);
         }
         router
     }
 
+    fn add_queue(&mut self, spec: QueueSpec) {
+        self.queue_index.insert(spec.id.clone(), self.queues.len());
+        self.queues.push(QueueState {
+            waiting: vec![BTreeSet::new(); spec.steps.len()],
+            available: vec![BTreeSet::new(); spec.steps.len()],
+            by_age: BTreeSet::new(),
+            logged_in: 0,
+            on_break: 0,
+            spec,
+        });
+    }
+
     fn add_agent(&mut self, spec: AgentSpec) {
-        let serves = spec
-            .queues
-            .iter()
-            .filter_map(|q| self.queue_index.get(q).copied())
-            .map(|q| (q, first_qualifying_step(&self.queues[q].spec, &spec)))
-            .collect();
+        let serves = self.serves_for(&spec);
         let idx = self.agents.len();
         self.agent_index.insert(spec.id.clone(), idx);
         self.agents.push(AgentEntry {
@@ -188,7 +188,28 @@ impl Router {
             talk_today_ms: 0,
             last_offer_seq: 0,
             held: BTreeSet::new(),
+            removed: false,
         });
+    }
+
+    /// The queues `spec` names that the router knows, each once (a queue named twice must
+    /// not count the agent twice), with the first step the agent qualifies at.
+    fn serves_for(&self, spec: &AgentSpec) -> Vec<(QueueIdx, Option<usize>)> {
+        let mut serves: Vec<(QueueIdx, Option<usize>)> = Vec::new();
+        for &q in spec.queues.iter().filter_map(|q| self.queue_index.get(q)) {
+            if serves.iter().all(|&(seen, _)| seen != q) {
+                serves.push((q, first_qualifying_step(&self.queues[q].spec, spec)));
+            }
+        }
+        serves
+    }
+
+    /// Whether agent `a` serves queue `q` and meets one of its steps.
+    fn qualifies(&self, a: AgentIdx, q: QueueIdx) -> bool {
+        self.agents[a]
+            .serves
+            .iter()
+            .any(|&(sq, first)| sq == q && first.is_some())
     }
 
     /// Whether the agent is known.
@@ -228,36 +249,50 @@ impl Router {
         }
     }
 
-    /// The agent takes a break. Refused (false) while they hold or handle a call.
-    pub fn take_break(&mut self, agent: &AgentId, reason: String, now: Timestamp) -> bool {
+    /// The agent takes a break. Refused (None) while they hold or handle a call. Calls held
+    /// for them as account manager are not kept waiting for someone on a break: they go to
+    /// normal routing, and the offers that makes are returned.
+    pub fn take_break(
+        &mut self,
+        agent: &AgentId,
+        reason: String,
+        now: Timestamp,
+    ) -> Option<Vec<Decision>> {
         self.leave_service(agent, AgentStatus::Break { reason }, now)
     }
 
-    /// The agent logs out (or their session is gone). Refused while they handle a call.
-    pub fn logout(&mut self, agent: &AgentId, now: Timestamp) -> bool {
-        let Some(&a) = self.agent_index.get(agent) else {
-            return false;
-        };
+    /// The agent logs out (or their session is gone). Refused (None) while they handle a
+    /// call. Calls held for them go to normal routing, as for a break.
+    pub fn logout(&mut self, agent: &AgentId, now: Timestamp) -> Option<Vec<Decision>> {
+        let &a = self.agent_index.get(agent)?;
         let was_logged_in = self.agents[a].status != AgentStatus::LoggedOut;
-        let ok = self.leave_service(agent, AgentStatus::LoggedOut, now);
+        let released = self.leave_service(agent, AgentStatus::LoggedOut, now)?;
         // Logging out twice must not count the agent out of their queues twice.
-        if ok && was_logged_in {
+        if was_logged_in {
             self.set_logged_in(a, false);
         }
-        ok
+        Some(released)
     }
 
-    fn leave_service(&mut self, agent: &AgentId, to: AgentStatus, now: Timestamp) -> bool {
-        let Some(&a) = self.agent_index.get(agent) else {
-            return false;
-        };
+    fn leave_service(
+        &mut self,
+        agent: &AgentId,
+        to: AgentStatus,
+        now: Timestamp,
+    ) -> Option<Vec<Decision>> {
+        let &a = self.agent_index.get(agent)?;
         match self.agents[a].status {
-            AgentStatus::Offered { .. } | AgentStatus::Talking { .. } => false,
-            AgentStatus::LoggedOut if to != AgentStatus::LoggedOut => false,
+            AgentStatus::Offered { .. } | AgentStatus::Talking { .. } => None,
+            AgentStatus::LoggedOut if to != AgentStatus::LoggedOut => None,
             _ => {
                 self.remove_from_available(a);
                 self.set_status(a, to, now);
-                true
+                let held: Vec<CallId> = self.agents[a].held.iter().map(|key| key.3).collect();
+                Some(
+                    held.into_iter()
+                        .flat_map(|call| self.release_held(call, now))
+                        .collect(),
+                )
             }
         }
     }
@@ -297,6 +332,12 @@ impl Router {
     // ---- calls --------------------------------------------------------------------------
 
     /// A call enters a queue. Unknown queue or a queue with nobody logged in: overflow.
+    ///
+    /// A key customer's account manager gets the call first (PRODUCT.md, routing rule 3): at
+    /// once if they are available; if they are logged in but busy (offered, talking, wrapping
+    /// up, not ready) the call is held for them for `account_manager_first`, since they will
+    /// be free soon. A manager on a break or logged out is not waited for: holding the call
+    /// would only keep the caller waiting for nobody, so it routes normally at once.
     pub fn enqueue(&mut self, spec: CallSpec, now: Timestamp) -> Vec<Decision> {
         let Some(&q) = self.queue_index.get(&spec.queue) else {
             return vec![Decision::Overflow {
@@ -317,16 +358,18 @@ impl Router {
         let call = spec.call;
         let key = self.wait_key(&spec, q, self.seq);
         // The account manager goes first only where they could take the call at all (they
-        // serve the queue and meet one of its steps); otherwise the call routes normally.
+        // serve the queue and meet one of its steps) and only while they are at work;
+        // otherwise the call routes normally.
         let manager = spec
             .account_manager
             .as_ref()
             .and_then(|m| self.agent_index.get(m).copied())
+            .filter(|&m| self.qualifies(m, q))
             .filter(|&m| {
-                self.agents[m]
-                    .serves
-                    .iter()
-                    .any(|&(sq, first)| sq == q && first.is_some())
+                !matches!(
+                    self.agents[m].status,
+                    AgentStatus::LoggedOut | AgentStatus::Break { .. }
+                )
             });
         let max_wait_at = spec.enqueued_at.plus(self.queues[q].spec.max_wait);
         self.queues[q].by_age.insert((spec.enqueued_at, call));
@@ -544,13 +587,10 @@ impl Router {
     }
 
     fn overflow(&mut self, call: CallId) -> Vec<Decision> {
-        let Some(entry) = self.calls.remove(&call) else {
+        let Some(entry) = self.calls.get(&call) else {
             return Vec::new();
         };
         let q = entry.queue;
-        self.queues[q]
-            .by_age
-            .remove(&(entry.spec.enqueued_at, call));
         match entry.status {
             CallStatus::Waiting { step } => {
                 self.queues[q].waiting[step].remove(&entry.key);
@@ -560,6 +600,19 @@ impl Router {
             }
             CallStatus::Offered { .. } => {}
         }
+        self.overflow_out_of_line(call)
+    }
+
+    /// Runs the queue's overflow action for a call already out of its waiting set and its
+    /// manager's hold: it leaves the queue.
+    fn overflow_out_of_line(&mut self, call: CallId) -> Vec<Decision> {
+        let Some(entry) = self.calls.remove(&call) else {
+            return Vec::new();
+        };
+        let q = entry.queue;
+        self.queues[q]
+            .by_age
+            .remove(&(entry.spec.enqueued_at, call));
         let spec = &self.queues[q].spec;
         vec![Decision::Overflow {
             call,
@@ -592,9 +645,9 @@ impl Router {
     fn fire(&mut self, timer: Timer, now: Timestamp) -> Vec<Decision> {
         match timer {
             Timer::StepUp(call, step) => self.step_up(call, step, now),
-            Timer::ManagerWindowEnd(call) => self.manager_window_end(call, now),
+            Timer::ManagerWindowEnd(call) => self.release_held(call, now),
             Timer::MaxWait(call) => self.max_wait(call, now),
-            Timer::OfferExpiry(call, agent) => self.offer_expired(call, agent, now),
+            Timer::OfferExpiry(call, agent, seq) => self.offer_expired(call, agent, seq, now),
             Timer::NotReadyEnd(agent) => self.not_ready_end(agent, now),
             Timer::WrapUpEnd(agent, call) => self.wrap_up_expired(agent, call, now),
         }
@@ -617,7 +670,9 @@ impl Router {
         self.place_waiting(call, step, now)
     }
 
-    fn manager_window_end(&mut self, call: CallId, now: Timestamp) -> Vec<Decision> {
+    /// Sends a call held for its account manager to normal routing: the window is over, or
+    /// the manager can no longer take it.
+    fn release_held(&mut self, call: CallId, now: Timestamp) -> Vec<Decision> {
         let Some(entry) = self.calls.get(&call) else {
             return Vec::new();
         };
@@ -647,9 +702,16 @@ impl Router {
         }
     }
 
-    fn offer_expired(&mut self, call: CallId, a: AgentIdx, now: Timestamp) -> Vec<Decision> {
-        let offered =
-            self.calls.get(&call).map(|c| c.status) == Some(CallStatus::Offered { agent: a });
+    fn offer_expired(
+        &mut self,
+        call: CallId,
+        a: AgentIdx,
+        seq: u64,
+        now: Timestamp,
+    ) -> Vec<Decision> {
+        let offered = self.calls.get(&call).map(|c| c.status)
+            == Some(CallStatus::Offered { agent: a })
+            && self.agents[a].last_offer_seq == seq;
         if !offered {
             return Vec::new();
         }
@@ -694,7 +756,7 @@ impl Router {
             entry.status = CallStatus::Offered { agent: a };
         }
         let expiry = now.plus(self.settings.ring_timeout + Duration::from_secs(1));
-        self.add_timer(expiry, Timer::OfferExpiry(call, a));
+        self.add_timer(expiry, Timer::OfferExpiry(call, a, self.seq));
         Decision::Offer {
             call,
             agent: self.agents[a].spec.id.clone(),
@@ -834,7 +896,9 @@ impl Router {
     /// recorded) and returns all finished spans.
     pub fn close_spans(&mut self, now: Timestamp) -> Vec<AgentStateSpan> {
         for a in 0..self.agents.len() {
-            self.end_span(a, now);
+            if !self.agents[a].removed {
+                self.end_span(a, now);
+            }
         }
         self.take_spans()
     }
@@ -877,7 +941,7 @@ impl Router {
     /// each state, indexed by `AgentState as usize`.
     pub fn agents_by_state(&self) -> Vec<[u32; 7]> {
         let mut counts = vec![[0u32; 7]; self.queues.len()];
-        for agent in &self.agents {
+        for agent in self.agents.iter().filter(|a| !a.removed) {
             let (state, _) = public_state(&agent.status);
             for &(q, _) in &agent.serves {
                 counts[q][state as usize] += 1;
@@ -890,6 +954,7 @@ impl Router {
     pub fn agent_views(&self) -> Vec<AgentView> {
         self.agents
             .iter()
+            .filter(|a| !a.removed)
             .map(|a| {
                 let (state, call) = public_state(&a.status);
                 AgentView {
@@ -993,5 +1058,6 @@ impl AgentSpec {
     }
 }
 
+mod directory;
 #[cfg(test)]
 mod tests;

@@ -179,7 +179,10 @@ impl Callers {
         let mut rng = rand::rng();
         let reason = ["1", "1", "1", "2", "3"][rng.random_range(0..5)].to_owned();
         let language = ["1", "2"][rng.random_range(0..2)].to_owned();
-        let (number, mut digits) = match self.known.get(rng.random_range(0..self.known.len() + 2)) {
+        // Three callers in five are customers on file, whatever the size of the file.
+        let known = (rng.random_bool(0.6) && !self.known.is_empty())
+            .then(|| &self.known[rng.random_range(0..self.known.len())]);
+        let (number, mut digits) = match known {
             Some((phone, _)) => (phone.clone(), VecDeque::from([language, reason])),
             None => {
                 let number = format!("+1555{:07}", rng.random_range(0..10_000_000));

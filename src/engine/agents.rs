@@ -62,7 +62,9 @@ impl Engine {
             self.router.agent_state(agent),
             Some(AgentState::Available | AgentState::NotReady | AgentState::Break)
         ) {
-            self.router.logout(agent, clock::now());
+            let decided = clock::monotonic();
+            let released = self.router.logout(agent, clock::now()).unwrap_or_default();
+            self.carry_out(released, decided);
         }
     }
 
@@ -83,7 +85,7 @@ impl Engine {
         reason: String,
     ) -> Result<(), ActionError> {
         let now = clock::now();
-        let shown_reason = match state {
+        let left = match state {
             RequestedState::Available => {
                 let decided = clock::monotonic();
                 let decisions = self.router.make_available(agent, now);
@@ -91,15 +93,17 @@ impl Engine {
                 self.carry_out(decisions, decided);
                 return Ok(());
             }
-            RequestedState::Break if self.router.take_break(agent, reason.clone(), now) => {
-                Some(reason)
-            }
-            RequestedState::LoggedOut if self.router.logout(agent, now) => None,
-            RequestedState::Break | RequestedState::LoggedOut => {
-                return Err(ActionError::AgentBusy);
-            }
+            RequestedState::Break => (
+                self.router.take_break(agent, reason.clone(), now),
+                Some(reason),
+            ),
+            RequestedState::LoggedOut => (self.router.logout(agent, now), None),
+        };
+        let (Some(released), shown_reason) = left else {
+            return Err(ActionError::AgentBusy);
         };
         self.tell_state(agent, shown_reason);
+        self.carry_out(released, clock::monotonic());
         Ok(())
     }
 

@@ -149,7 +149,7 @@ fn checked(
         return Err(bad(format!("tier: unknown tier `{}`", fields.tier)));
     }
     if let Some(manager) = &fields.account_manager {
-        if !state.agent_queues.contains_key(manager) {
+        if state.directory.load().agent(manager.as_str()).is_none() {
             return Err(bad(format!("account_manager: unknown agent `{manager}`")));
         }
     }

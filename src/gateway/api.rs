@@ -11,7 +11,7 @@ use serde_json::json;
 use super::auth::Supervisor;
 use super::{ApiError, AppState};
 use crate::domain::{AgentId, CallId, Outcome, QueueId, Timestamp};
-use crate::engine::{QueueFigures, Snapshot};
+use crate::engine::Snapshot;
 use crate::recorder::erlang::ErlangC;
 use crate::store::CallFilter;
 use crate::telemetry::label;
@@ -92,12 +92,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         metrics.render(),
     )
-}
-
-/// `GET /api/queues`: every queue's live figures.
-#[utoipa::path(get, path = "/api/queues", tag = "live", responses((status = 200, description = "Every queue's live figures", body = [crate::engine::QueueFigures])))]
-pub async fn queues(State(state): State<AppState>) -> Json<Vec<QueueFigures>> {
-    Json(state.engine.snapshot().queues.clone())
 }
 
 /// The question `GET /api/queues/{name}/staffing` answers: how many agents for this load?
@@ -257,8 +251,10 @@ pub async fn reload_flows(
 ) -> Result<impl IntoResponse, ApiError> {
     supervisor.require_all_queues()?;
     let flows = state.flows.clone();
+    let _no_directory_changes = state.directory.hold().await;
+    let known = state.directory.known();
     // Reading the files blocks: off the async workers.
-    let reloaded = tokio::task::spawn_blocking(move || flows.reload())
+    let reloaded = tokio::task::spawn_blocking(move || flows.reload(&known))
         .await
         .unwrap_or_else(|e| Err(vec![format!("reload failed: {e}")]));
     let (outcome, response) = match reloaded {

@@ -171,17 +171,25 @@ impl FromRequestParts<AppState> for Supervisor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        Supervisor::of(principal).map_err(|principal| forbidden(&principal, parts))
+    }
+}
+
+impl Supervisor {
+    /// The principal as a supervisor; an agent is handed back.
+    ///
+    /// # Errors
+    /// The principal is an agent.
+    pub fn of(principal: Principal) -> Result<Supervisor, Principal> {
         match principal.role {
             Role::Admin | Role::Supervisor => Ok(Supervisor {
                 id: principal.id,
                 scope: principal.scope,
             }),
-            Role::Agent => Err(forbidden(&principal, parts)),
+            Role::Agent => Err(principal),
         }
     }
-}
 
-impl Supervisor {
     /// 403 unless they see every queue (the audit trail, flow reloads).
     ///
     /// # Errors

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, api, auth, reports, supervisor};
+use super::{admin, api, auth, directory, reports, supervisor};
 
 /// The document.
 #[derive(OpenApi)]
@@ -21,12 +21,16 @@ use super::{admin, api, auth, reports, supervisor};
     paths(
         api::healthz, api::readyz, api::metrics,
         auth::login, auth::logout, auth::me,
-        api::queues, api::staffing, api::snapshot, api::latency,
+        api::staffing, api::snapshot, api::latency,
         api::calls, api::call,
         reports::queues, reports::agents, reports::my_day,
         supervisor::agent_state, supervisor::move_call, supervisor::set_priority,
         supervisor::audit, api::reload_flows,
         admin::list, admin::one, admin::create, admin::replace, admin::remove,
+        directory::agents, directory::agent, directory::create_agent, directory::replace_agent,
+        directory::remove_agent, directory::queues, directory::queue, directory::create_queue,
+        directory::replace_queue, directory::remove_queue, directory::skills,
+        directory::create_skill, directory::remove_skill,
     ),
     modifiers(&BearerToken),
     tags(
@@ -36,6 +40,7 @@ use super::{admin, api, auth, reports, supervisor};
         (name = "records", description = "Call records and reports (supervisors)"),
         (name = "actions", description = "Supervisors' actions, audited"),
         (name = "admin", description = "Customers (admins write, supervisors read)"),
+        (name = "directory", description = "Agents, queues and skills (admins write the ones they added; supervisors read)"),
     )
 )]
 pub struct ApiDoc;

@@ -24,7 +24,7 @@ impl FlowLibrary {
     /// # Errors
     /// Every error of every file, one line each.
     pub fn load(config: Arc<Config>) -> Result<FlowLibrary, Vec<String>> {
-        let set = load_configured(&config)?;
+        let set = load_configured(&config, &Known::from_config(&config))?;
         Ok(FlowLibrary {
             config,
             current: Arc::new(ArcSwap::from_pointee(set)),
@@ -36,12 +36,13 @@ impl FlowLibrary {
         self.current.clone()
     }
 
-    /// Loads the directory again; returns how many flows are running now.
+    /// Loads the directory again, checking names against `known` (the queues, skills and
+    /// tiers kefu runs with now); returns how many flows are running now.
     ///
     /// # Errors
     /// The new set is invalid (every error, one line each); the running set stays.
-    pub fn reload(&self) -> Result<usize, Vec<String>> {
-        let set = load_configured(&self.config)?;
+    pub fn reload(&self, known: &Known) -> Result<usize, Vec<String>> {
+        let set = load_configured(&self.config, known)?;
         let count = set.len();
         self.current.store(Arc::new(set));
         Ok(count)
@@ -50,9 +51,9 @@ impl FlowLibrary {
 
 /// `flows.dir`, checked against the configuration, with every flow the configuration names
 /// (default, routes, survey) present.
-fn load_configured(config: &Config) -> Result<FlowSet, Vec<String>> {
+fn load_configured(config: &Config, known: &Known) -> Result<FlowSet, Vec<String>> {
     let dir = &config.flows.dir;
-    let set = load_dir(dir, &Known::from_config(config))
+    let set = load_dir(dir, known)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let named = std::iter::once(&config.flows.default)
         .chain(config.flows.routes.values())

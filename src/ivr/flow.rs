@@ -36,6 +36,25 @@ impl Flow {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+
+    /// Whether a node queues calls to `queue` or branches on its figures.
+    pub fn uses_queue(&self, queue: &QueueId) -> bool {
+        self.nodes.iter().any(|node| match node {
+            Node::Queue { queue: q, .. } => q == queue,
+            Node::Branch { cases, .. } => cases
+                .iter()
+                .any(|c| c.queue.as_ref().is_some_and(|c| c.queue == *queue)),
+            _ => false,
+        })
+    }
+
+    /// Whether a `queue` node asks for `skill`.
+    pub fn uses_skill(&self, skill: &Skill) -> bool {
+        self.nodes.iter().any(|node| match node {
+            Node::Queue { skills, .. } => skills.contains(skill),
+            _ => false,
+        })
+    }
 }
 
 /// What one node does.

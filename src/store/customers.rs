@@ -281,7 +281,10 @@ impl Store {
                 .doing("seeding tiers")?;
             }
             for skill in &config.skills.names {
-                sqlx::query("INSERT INTO skills (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                sqlx::query(
+                    "INSERT INTO skills (name, source) VALUES ($1, 'config') \
+                     ON CONFLICT (name) DO UPDATE SET source = 'config'",
+                )
                     .bind(skill)
                     .execute(&mut *tx)
                     .await
@@ -294,7 +297,8 @@ impl Store {
                      overflow) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
                      strategy = excluded.strategy, priority = excluded.priority, \
                      max_wait_ms = excluded.max_wait_ms, \
-                     short_abandon_ms = excluded.short_abandon_ms, overflow = excluded.overflow",
+                     short_abandon_ms = excluded.short_abandon_ms, overflow = excluded.overflow, \
+                     source = 'config', spec = NULL",
                 )
                 .bind(&queue.name)
                 .bind(queue.strategy.as_str())
@@ -310,7 +314,7 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO agents (id, name, dial_string) VALUES ($1, $2, $3) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                     dial_string = excluded.dial_string",
+                     dial_string = excluded.dial_string, source = 'config', spec = NULL",
                 )
                 .bind(&agent.id)
                 .bind(&agent.name)

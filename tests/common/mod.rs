@@ -172,6 +172,16 @@ pub async fn get_json_until(
     }
 }
 
+/// Every queue's live figures (`/api/snapshot`'s `queues`), polled until `done` holds or
+/// the wait runs out.
+pub async fn live_queues_until(
+    http: SocketAddr,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut snapshot = get_json_until(http, "/api/snapshot", |s| done(&s["queues"])).await;
+    snapshot["queues"].take()
+}
+
 /// One GET over plain HTTP/1.1; the JSON body (Null when it is not JSON).
 pub async fn get_json(http: SocketAddr, path: &str) -> serde_json::Value {
     let (_, body) = get(http, path).await;

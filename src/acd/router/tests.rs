@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::*;
-use crate::acd::Step;
+use crate::acd::{DirectoryRefused, Step};
 use crate::domain::{Proficiency, Skill};
 
 fn t(secs: i64) -> Timestamp {
@@ -447,7 +447,7 @@ fn every_state_an_agent_leaves_becomes_a_span() {
     r.offer_answered(id(1), t(12));
     r.call_ended(&a1, id(1), Duration::from_secs(60), t(72));
     assert!(r.wrap_up_done(&a1, id(1), t(80)).is_empty());
-    assert!(r.take_break(&a1, "lunch".into(), t(90)));
+    assert!(r.take_break(&a1, "lunch".into(), t(90)).is_some());
     let spans: Vec<_> = r
         .take_spans()
         .into_iter()
@@ -476,7 +476,7 @@ fn every_state_an_agent_leaves_becomes_a_span() {
         ),
         (Break, Some("lunch"), t(100))
     );
-    assert!(r.logout(&a1, t(100)));
+    assert!(r.logout(&a1, t(100)).is_some());
     assert!(r.close_spans(t(200)).is_empty());
 }
 
@@ -505,6 +505,126 @@ fn wrap_up_timer_makes_the_agent_available_again() {
 }
 
 // ---- property test: random arrivals, hang-ups, agent actions and clock advances --------
+
+#[test]
+fn a_second_offer_of_the_same_call_rings_its_full_time() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(0)), t(0)),
+        vec![offer(1, "a1")]
+    );
+    // Rejected at 5 s; back at 6 s, nobody else is eligible: offered the same call again.
+    assert!(r.offer_failed(id(1), OfferEnd::Rejected, t(5)).is_empty());
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(6)),
+        vec![offer(1, "a1")]
+    );
+    assert!(
+        r.tick(t(21)).is_empty(),
+        "the first offer's expiry does not cut the second short"
+    );
+    assert_eq!(
+        r.tick(t(27)),
+        vec![Decision::OfferExpired {
+            call: id(1),
+            agent: AgentId::new("a1")
+        }]
+    );
+}
+
+#[test]
+fn a_manager_logged_out_or_on_a_break_is_not_waited_for() {
+    for on_break in [false, true] {
+        let mut r = billing_router(vec![
+            agent("manager", &["general"], &[("billing", 7)]),
+            agent("other", &["general"], &[("billing", 9)]),
+        ]);
+        if on_break {
+            r.login(&AgentId::new("manager"), t(0));
+            assert!(
+                r.take_break(&AgentId::new("manager"), "lunch".into(), t(0))
+                    .is_some()
+            );
+        }
+        assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+        let mut key = call(1, "general", 30, t(1));
+        key.account_manager = Some(AgentId::new("manager"));
+        assert_eq!(
+            r.enqueue(key, t(1)),
+            vec![offer(1, "other")],
+            "routed at once, not held for a manager who is away (on break: {on_break})"
+        );
+    }
+}
+
+#[test]
+fn a_manager_who_goes_on_a_break_or_logs_out_releases_the_call_held_for_them() {
+    for logs_out in [false, true] {
+        let mut r = billing_router(vec![
+            agent("manager", &["general"], &[("billing", 7)]),
+            agent("other", &["general"], &[("billing", 9)]),
+        ]);
+        let manager = AgentId::new("manager");
+        r.login(&manager, t(0)); // logged in, not ready: the call is held for them
+        assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+        let mut key = call(1, "general", 30, t(1));
+        key.account_manager = Some(manager.clone());
+        assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
+        let left = if logs_out {
+            r.logout(&manager, t(2))
+        } else {
+            r.take_break(&manager, "lunch".into(), t(2))
+        };
+        assert_eq!(
+            left,
+            Some(vec![offer(1, "other")]),
+            "released at once, not at the end of the window (logs out: {logs_out})"
+        );
+        r.offer_answered(id(1), t(3));
+        assert!(
+            r.tick(t(31)).is_empty(),
+            "the old window's end finds the call no longer held"
+        );
+    }
+}
+
+// ---- directory: agents and queues changed at run time ------------------------------------
+
+#[test]
+fn an_agent_added_at_run_time_logs_in_and_takes_a_waiting_call() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    r.login(&AgentId::new("a1"), t(0));
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    let added = agent("a2", &["general"], &[("billing", 9)]);
+    assert!(
+        r.put_agent(added, t(5)).is_empty(),
+        "a new agent is logged out"
+    );
+    assert_eq!(
+        r.agent_state(&AgentId::new("a2")),
+        Some(AgentState::LoggedOut)
+    );
+    assert_eq!(r.agent_views().len(), 2);
+    assert_eq!(
+        r.make_available(&AgentId::new("a2"), t(6)),
+        vec![offer(1, "a2")]
+    );
+    assert_eq!(r.queue_views()[0].agents_logged_in, 2);
+}
+
+#[test]
+fn new_skills_that_qualify_at_step_zero_offer_a_waiting_call_at_once() {
+    let mut r = billing_router(vec![agent("novice", &["general"], &[("billing", 2)])]);
+    assert!(r.make_available(&AgentId::new("novice"), t(0)).is_empty());
+    assert!(
+        r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty(),
+        "billing 2 qualifies only from 30 s"
+    );
+    let trained = agent("novice", &["general"], &[("billing", 7)]);
+    assert_eq!(r.put_agent(trained, t(5)), vec![offer(1, "novice")]);
+    assert_eq!(r.queue_views()[0].agents_available, 0);
+}
 
 mod properties {
     use proptest::prelude::{
@@ -773,8 +893,8 @@ mod properties {
                         r.remove_call(call, now)
                     }
                     Op::Available { agent } => r.make_available(&agent_id(agent), now),
-                    Op::Break { agent } => { r.take_break(&agent_id(agent), "x".into(), now); Vec::new() }
-                    Op::Logout { agent } => { r.logout(&agent_id(agent), now); Vec::new() }
+                    Op::Break { agent } => r.take_break(&agent_id(agent), "x".into(), now).unwrap_or_default(),
+                    Op::Logout { agent } => r.logout(&agent_id(agent), now).unwrap_or_default(),
                     Op::Answer { pick } | Op::NoAnswer { pick } => {
                         let offered: Vec<(usize, CallId)> = r.agents.iter().enumerate()
                             .filter_map(|(a, e)| match e.status { AgentStatus::Offered { call } => Some((a, call)), _ => None })
