@@ -504,8 +504,6 @@ fn wrap_up_timer_makes_the_agent_available_again() {
     );
 }
 
-// ---- property test: random arrivals, hang-ups, agent actions and clock advances --------
-
 #[test]
 fn a_second_offer_of_the_same_call_rings_its_full_time() {
     let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
@@ -626,9 +624,566 @@ fn new_skills_that_qualify_at_step_zero_offer_a_waiting_call_at_once() {
     assert_eq!(r.queue_views()[0].agents_available, 0);
 }
 
+#[test]
+fn an_agent_taken_out_of_a_queue_leaves_its_available_set_and_its_count() {
+    let mut r = two_queue_router();
+    let g = AgentId::new("g");
+    let figures = |r: &Router| -> Vec<(usize, u32)> {
+        r.queue_views()
+            .iter()
+            .map(|v| (v.agents_available, v.agents_logged_in))
+            .collect()
+    };
+    assert!(r.make_available(&g, t(0)).is_empty());
+    assert_eq!(figures(&r), [(1, 1), (0, 0)]);
+    assert!(
+        r.put_agent(agent("g", &["general", "vip"], &[]), t(1))
+            .is_empty()
+    );
+    assert_eq!(figures(&r), [(1, 1), (1, 1)], "available in vip too");
+    assert!(r.put_agent(agent("g", &["general"], &[]), t(2)).is_empty());
+    assert_eq!(figures(&r), [(1, 1), (0, 0)], "out of vip's set and count");
+    assert_eq!(r.agent_queues(&g), Some(vec![QueueId::new("general")]));
+    assert_eq!(
+        r.agents_by_state()[1],
+        [1, 0, 0, 0, 0, 0, 0],
+        "only v, logged out, serves vip"
+    );
+    assert_eq!(
+        r.enqueue(call(1, "vip", 0, t(3)), t(3)),
+        vec![Decision::Overflow {
+            call: id(1),
+            queue: QueueId::new("vip"),
+            action: Overflow::Message("busy.wav".into()),
+        }],
+        "nobody is logged into vip any more"
+    );
+    assert_eq!(
+        r.enqueue(call(2, "general", 0, t(4)), t(4)),
+        vec![offer(2, "g")],
+        "still available in general"
+    );
+}
+
+#[test]
+fn an_agent_on_a_break_whose_queues_change_keeps_the_serving_counts_right() {
+    let mut r = two_queue_router();
+    let (g, general, vip) = (
+        AgentId::new("g"),
+        QueueId::new("general"),
+        QueueId::new("vip"),
+    );
+    let serving = |r: &Router| (r.agents_serving(&general), r.agents_serving(&vip));
+    let logged_in =
+        |r: &Router| -> Vec<u32> { r.queue_views().iter().map(|v| v.agents_logged_in).collect() };
+    r.login(&g, t(0));
+    assert!(r.take_break(&g, "lunch".into(), t(1)).is_some());
+    assert_eq!((serving(&r), logged_in(&r)), ((0, 0), vec![1, 0]));
+    assert!(
+        r.put_agent(agent("g", &["general", "vip"], &[]), t(2))
+            .is_empty()
+    );
+    assert_eq!(
+        (serving(&r), logged_in(&r)),
+        ((0, 0), vec![1, 1]),
+        "logged into vip now, but on a break there too"
+    );
+    assert!(r.put_agent(agent("g", &["general"], &[]), t(3)).is_empty());
+    assert_eq!((serving(&r), logged_in(&r)), ((0, 0), vec![1, 0]));
+    assert!(r.make_available(&g, t(4)).is_empty());
+    assert_eq!(serving(&r), (1, 0), "back from the break");
+    // A break counted into vip and not out again would leave vip short of this agent.
+    assert!(
+        r.put_agent(agent("g", &["general", "vip"], &[]), t(5))
+            .is_empty()
+    );
+    assert_eq!((serving(&r), logged_in(&r)), ((1, 1), vec![1, 1]));
+    assert!(r.take_break(&g, "coffee".into(), t(6)).is_some());
+    assert!(r.put_agent(agent("g", &["vip"], &[]), t(7)).is_empty());
+    assert_eq!((serving(&r), logged_in(&r)), ((0, 0), vec![0, 1]));
+    assert!(r.make_available(&g, t(8)).is_empty());
+    assert_eq!((serving(&r), logged_in(&r)), ((0, 1), vec![0, 1]));
+}
+
+#[test]
+fn remove_agent_is_refused_while_logged_in_and_the_id_can_come_back() {
+    let mut r = billing_router(vec![
+        agent("a1", &["general"], &[("billing", 7)]),
+        agent("a2", &["general"], &[("billing", 7)]),
+    ]);
+    let (a1, a2) = (AgentId::new("a1"), AgentId::new("a2"));
+    assert!(r.make_available(&a1, t(0)).is_empty());
+    assert_eq!(
+        r.enqueue(call(1, "general", 0, t(1)), t(1)),
+        vec![offer(1, "a1")]
+    );
+    r.offer_answered(id(1), t(2));
+    r.call_ended(&a1, id(1), Duration::from_secs(10), t(12));
+    assert!(r.wrap_up_done(&a1, id(1), t(13)).is_empty());
+    assert!(r.take_break(&a1, "lunch".into(), t(14)).is_some());
+    assert_eq!(
+        r.remove_agent(&a1),
+        Err(DirectoryRefused::AgentLoggedIn(a1.clone())),
+        "on a break is still logged in"
+    );
+    assert_eq!(
+        r.remove_agent(&AgentId::new("nobody")),
+        Err(DirectoryRefused::UnknownAgent(AgentId::new("nobody")))
+    );
+    assert!(r.logout(&a1, t(15)).is_some());
+    assert_eq!(r.remove_agent(&a1), Ok(()));
+    assert_eq!(
+        r.remove_agent(&a1),
+        Err(DirectoryRefused::UnknownAgent(a1.clone()))
+    );
+    assert!(!r.has_agent(&a1));
+    assert_eq!(r.agent_state(&a1), None);
+    let listed: Vec<AgentId> = r.agent_views().into_iter().map(|v| v.agent).collect();
+    assert_eq!(listed, [AgentId::new("a2")]);
+    assert_eq!(r.agents_by_state()[0][AgentState::LoggedOut as usize], 1);
+    assert!(r.make_available(&a1, t(16)).is_empty());
+    r.login(&a1, t(16));
+    assert_eq!(
+        r.queue_views()[0].agents_logged_in,
+        0,
+        "a removed agent cannot log in"
+    );
+
+    r.login(&a2, t(17));
+    assert!(r.enqueue(call(2, "general", 0, t(18)), t(18)).is_empty());
+    assert!(
+        r.put_agent(agent("a1", &["general"], &[("billing", 9)]), t(19))
+            .is_empty()
+    );
+    let views = r.agent_views();
+    let back = views.iter().find(|v| v.agent == a1).expect("added again");
+    assert_eq!(
+        (back.state, back.calls_today),
+        (AgentState::LoggedOut, 0),
+        "a new agent: logged out, no figures from before"
+    );
+    assert_eq!(r.make_available(&a1, t(20)), vec![offer(2, "a1")]);
+    assert_eq!(r.queue_views()[0].agents_logged_in, 2);
+    assert_eq!(
+        r.remove_agent(&a1),
+        Err(DirectoryRefused::AgentLoggedIn(a1))
+    );
+}
+
+#[test]
+fn a_manager_moved_out_of_the_queue_releases_the_calls_held_for_them() {
+    let mut r = billing_router(vec![
+        agent("manager", &["general"], &[("billing", 7)]),
+        agent("other", &["general"], &[("billing", 9)]),
+    ]);
+    let manager = AgentId::new("manager");
+    r.login(&manager, t(0));
+    assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+    let mut key = call(1, "general", 30, t(1));
+    key.account_manager = Some(manager.clone());
+    assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
+    assert!(
+        r.put_agent(agent("manager", &["general"], &[("billing", 2)]), t(2))
+            .is_empty(),
+        "billing 2 still qualifies (from 30 s): the call stays held"
+    );
+    assert_eq!(
+        r.put_agent(agent("manager", &[], &[("billing", 7)]), t(3)),
+        vec![offer(1, "other")],
+        "released at once, not at the end of the window"
+    );
+    r.offer_answered(id(1), t(4));
+    assert!(
+        r.make_available(&manager, t(5)).is_empty(),
+        "serves no queue: nothing for them"
+    );
+    assert!(
+        r.tick(t(31)).is_empty(),
+        "the window's end finds the call no longer held"
+    );
+}
+
+#[test]
+fn a_queue_added_at_run_time_takes_calls_once_an_agent_serves_it() {
+    let mut r = two_queue_router();
+    let (g, sales) = (AgentId::new("g"), QueueId::new("sales"));
+    r.login(&g, t(0));
+    assert!(
+        r.put_agent(agent("v", &["vip", "sales"], &[]), t(0))
+            .is_empty()
+    );
+    let mut spec = queue("sales", Strategy::LongestIdle, vec![step(0, &[])]);
+    spec.overflow = Overflow::Callback;
+    assert!(r.put_queue(spec, t(1)).is_empty());
+    let views = r.queue_views();
+    assert_eq!(
+        views.iter().map(|v| v.queue.as_str()).collect::<Vec<_>>(),
+        ["general", "vip", "sales"]
+    );
+    assert_eq!(views[2].agents_logged_in, 0);
+    assert_eq!(
+        r.agent_queues(&AgentId::new("v")),
+        Some(vec![QueueId::new("vip")]),
+        "a new queue starts with nobody serving it, even an agent who named it earlier"
+    );
+    assert_eq!(
+        r.enqueue(call(1, "sales", 0, t(2)), t(2)),
+        vec![Decision::Overflow {
+            call: id(1),
+            queue: sales.clone(),
+            action: Overflow::Callback,
+        }],
+        "nobody logged in: the new queue's own overflow"
+    );
+    assert!(
+        r.put_agent(agent("g", &["general", "sales"], &[]), t(3))
+            .is_empty()
+    );
+    assert_eq!(r.queue_views()[2].agents_logged_in, 1);
+    assert_eq!(r.agents_serving(&sales), 1);
+    assert!(r.enqueue(call(2, "sales", 0, t(4)), t(4)).is_empty());
+    assert_eq!(r.calls_in_queue(&sales), 1);
+    assert_eq!(r.make_available(&g, t(5)), vec![offer(2, "g")]);
+}
+
+#[test]
+fn looser_steps_offer_a_call_that_has_waited_past_the_new_step_time() {
+    let mut r = billing_router(vec![
+        agent("novice", &["general"], &[("billing", 2)]),
+        agent("novice2", &["general"], &[("billing", 2)]),
+    ]);
+    r.login(&AgentId::new("novice2"), t(0));
+    assert!(r.make_available(&AgentId::new("novice"), t(0)).is_empty());
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "general", 0, t(8)), t(8)).is_empty());
+    let mut looser = queue(
+        "general",
+        Strategy::LongestIdle,
+        vec![step(0, &[("billing", 5)]), step(5, &[("billing", 1)])],
+    );
+    looser.max_wait = Duration::from_secs(300);
+    assert_eq!(
+        r.put_queue(looser, t(10)),
+        vec![offer(1, "novice")],
+        "call 1 has waited 10 s, past the new 5 s step; call 2 only 2 s"
+    );
+    assert!(r.make_available(&AgentId::new("novice2"), t(11)).is_empty());
+    assert!(r.tick(t(12)).is_empty());
+    assert_eq!(
+        r.tick(t(13)),
+        vec![offer(2, "novice2")],
+        "the new step's own timer"
+    );
+}
+
+#[test]
+fn a_changed_queue_offers_its_highest_priority_call_first() {
+    let mut r = billing_router(vec![agent("novice", &["general"], &[("billing", 2)])]);
+    assert!(r.make_available(&AgentId::new("novice"), t(0)).is_empty());
+    assert!(r.enqueue(call(1, "general", 0, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "general", 30, t(1)), t(1)).is_empty());
+    assert!(r.enqueue(call(3, "general", 0, t(2)), t(2)).is_empty());
+    let anyone = queue("general", Strategy::LongestIdle, vec![step(0, &[])]);
+    assert_eq!(
+        r.put_queue(anyone, t(10)),
+        vec![offer(2, "novice")],
+        "the tier-30 call, not the oldest"
+    );
+    assert_eq!(
+        (r.calls_ahead(id(1)), r.calls_ahead(id(3))),
+        (Some(0), Some(1))
+    );
+}
+
+#[test]
+fn a_shorter_max_wait_overflows_the_calls_past_it_at_once() {
+    let mut r = billing_router(vec![
+        agent("a1", &["general"], &[("billing", 7)]),
+        agent("a2", &["general"], &[("billing", 7)]),
+    ]);
+    let a1 = AgentId::new("a1");
+    r.login(&a1, t(0));
+    r.login(&AgentId::new("a2"), t(0));
+    for (n, at) in [(1, 0), (2, 10), (3, 100)] {
+        assert!(r.enqueue(call(n, "general", 0, t(at)), t(at)).is_empty());
+    }
+    assert_eq!(r.make_available(&a1, t(110)), vec![offer(1, "a1")]);
+    let mut shorter = queue(
+        "general",
+        Strategy::LongestIdle,
+        vec![
+            step(0, &[("billing", 5)]),
+            step(30, &[("billing", 1)]),
+            step(90, &[]),
+        ],
+    );
+    shorter.max_wait = Duration::from_secs(60);
+    shorter.overflow = Overflow::Voicemail("1000".into());
+    let overflow = |n| Decision::Overflow {
+        call: id(n),
+        queue: QueueId::new("general"),
+        action: Overflow::Voicemail("1000".into()),
+    };
+    assert_eq!(
+        r.put_queue(shorter, t(115)),
+        vec![overflow(2)],
+        "call 1 is being offered, call 3 has waited only 15 s"
+    );
+    assert_eq!(r.queue_views()[0].waiting, 2);
+    assert_eq!(
+        r.offer_failed(id(1), OfferEnd::NoAnswer, t(116)),
+        vec![overflow(1)],
+        "its offer failed past the max wait"
+    );
+    assert!(r.logout(&a1, t(117)).is_some());
+    assert!(r.tick(t(159)).is_empty());
+    assert_eq!(
+        r.tick(t(160)),
+        vec![overflow(3)],
+        "a timer for the new max wait"
+    );
+    assert_eq!(r.queue_views()[0].waiting, 0);
+
+    // A call held for its busy account manager is not held past the new max wait either.
+    let mut r = billing_router(vec![agent("manager", &["general"], &[("billing", 7)])]);
+    let manager = AgentId::new("manager");
+    r.login(&manager, t(0));
+    let mut key = call(4, "general", 30, t(0));
+    key.account_manager = Some(manager.clone());
+    assert!(r.enqueue(key, t(0)).is_empty(), "held for the manager");
+    let mut shorter = queue("general", Strategy::LongestIdle, vec![step(0, &[])]);
+    shorter.max_wait = Duration::from_secs(20);
+    shorter.overflow = Overflow::Voicemail("1000".into());
+    assert_eq!(r.put_queue(shorter, t(25)), vec![overflow(4)]);
+    assert!(
+        r.make_available(&manager, t(26)).is_empty(),
+        "no hold left behind"
+    );
+}
+
+#[test]
+fn a_raised_queue_priority_puts_its_calls_ahead_of_another_queues_calls() {
+    let steps = || vec![step(0, &[])];
+    let mut r = Router::new(
+        settings(),
+        vec![
+            queue("q1", Strategy::LongestIdle, steps()),
+            queue("q2", Strategy::LongestIdle, steps()),
+        ],
+        vec![agent("a", &["q1", "q2"], &[])],
+    );
+    let a = AgentId::new("a");
+    r.login(&a, t(0));
+    assert!(r.enqueue(call(1, "q1", 0, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "q2", 0, t(1)), t(1)).is_empty());
+    let mut raised = queue("q2", Strategy::LongestIdle, steps());
+    raised.priority = 20;
+    assert!(r.put_queue(raised, t(2)).is_empty(), "nobody is available");
+    assert_eq!(
+        r.make_available(&a, t(3)),
+        vec![offer(2, "a")],
+        "q2's call, though q1's is older"
+    );
+}
+
+#[test]
+fn a_call_held_for_its_manager_stays_held_under_its_new_key_when_the_queue_changes() {
+    for hangs_up in [false, true] {
+        let mut r = billing_router(vec![
+            agent("manager", &["general"], &[("billing", 7)]),
+            agent("other", &["general"], &[("billing", 9)]),
+        ]);
+        let manager = AgentId::new("manager");
+        r.login(&manager, t(0));
+        assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+        let mut key = call(1, "general", 30, t(1));
+        key.account_manager = Some(manager.clone());
+        assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
+        let mut raised = queue(
+            "general",
+            Strategy::HighestProficiency,
+            vec![step(0, &[("billing", 5)]), step(30, &[])],
+        );
+        raised.priority = 10;
+        assert!(
+            r.put_queue(raised, t(2)).is_empty(),
+            "still held although `other` is free"
+        );
+        assert_eq!(r.queue_views()[0].waiting, 1);
+        if hangs_up {
+            assert!(r.remove_call(id(1), t(3)).is_empty());
+            assert_eq!(r.queue_views()[0].waiting, 0);
+            assert!(
+                r.make_available(&manager, t(4)).is_empty(),
+                "the hold went with the call"
+            );
+        } else {
+            assert!(r.tick(t(30)).is_empty());
+            assert_eq!(
+                r.tick(t(31)),
+                vec![offer(1, "other")],
+                "window over: routed normally"
+            );
+            assert!(
+                r.make_available(&manager, t(32)).is_empty(),
+                "no hold left behind"
+            );
+        }
+    }
+
+    // Rules the manager no longer meets release the call at once.
+    let mut r = billing_router(vec![
+        agent("manager", &["general"], &[("billing", 7)]),
+        agent("other", &["general"], &[("billing", 9)]),
+    ]);
+    let manager = AgentId::new("manager");
+    r.login(&manager, t(0));
+    assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
+    let mut key = call(1, "general", 30, t(1));
+    key.account_manager = Some(manager.clone());
+    assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
+    let experts = queue(
+        "general",
+        Strategy::LongestIdle,
+        vec![step(0, &[("billing", 8)])],
+    );
+    assert_eq!(r.put_queue(experts, t(2)), vec![offer(1, "other")]);
+}
+
+#[test]
+fn remove_queue_is_refused_while_in_use_and_leaves_the_other_queues_working() {
+    let steps = || vec![step(0, &[])];
+    let mut r = Router::new(
+        settings(),
+        vec![
+            queue("a", Strategy::LongestIdle, steps()),
+            queue("b", Strategy::LongestIdle, steps()),
+            queue("c", Strategy::LongestIdle, steps()),
+        ],
+        vec![
+            agent("x", &["a"], &[]),
+            agent("y", &["b"], &[]),
+            agent("w", &["b"], &[]),
+            agent("z", &["c"], &[]),
+        ],
+    );
+    let b = QueueId::new("b");
+    r.login(&AgentId::new("y"), t(0));
+    r.login(&AgentId::new("z"), t(0));
+    assert!(r.enqueue(call(1, "b", 0, t(1)), t(1)).is_empty());
+    assert_eq!(
+        r.remove_queue(&b),
+        Err(DirectoryRefused::CallsInQueue {
+            queue: b.clone(),
+            calls: 1
+        })
+    );
+    assert!(r.remove_call(id(1), t(2)).is_empty());
+    assert_eq!(
+        r.remove_queue(&b),
+        Err(DirectoryRefused::QueueServed {
+            queue: b.clone(),
+            agents: 2
+        }),
+        "a logged-out agent serves it too"
+    );
+    assert!(r.put_agent(agent("y", &["c"], &[]), t(3)).is_empty());
+    assert_eq!(
+        r.remove_queue(&b),
+        Err(DirectoryRefused::QueueServed {
+            queue: b.clone(),
+            agents: 1
+        })
+    );
+    assert_eq!(r.remove_agent(&AgentId::new("w")), Ok(()));
+    assert_eq!(r.remove_queue(&b), Ok(()), "a removed agent serves nothing");
+    assert_eq!(
+        r.remove_queue(&b),
+        Err(DirectoryRefused::UnknownQueue(b.clone()))
+    );
+
+    let views = r.queue_views();
+    assert_eq!(
+        views.iter().map(|v| v.queue.as_str()).collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+    assert_eq!(
+        views.iter().map(|v| v.agents_logged_in).collect::<Vec<_>>(),
+        [0, 2]
+    );
+    let by_state = r.agents_by_state();
+    assert_eq!(by_state.len(), 2);
+    assert_eq!(by_state[0][AgentState::LoggedOut as usize], 1, "x in a");
+    assert_eq!(
+        by_state[1][AgentState::NotReady as usize],
+        2,
+        "y and z in c"
+    );
+    assert_eq!(
+        r.agent_queues(&AgentId::new("y")),
+        Some(vec![QueueId::new("c")])
+    );
+    assert!(matches!(
+        r.enqueue(call(2, "b", 0, t(4)), t(4)).as_slice(),
+        [Decision::Overflow { .. }]
+    ));
+    assert!(r.enqueue(call(3, "c", 0, t(5)), t(5)).is_empty());
+    assert_eq!(r.calls_in_queue(&QueueId::new("c")), 1);
+    assert_eq!(
+        r.make_available(&AgentId::new("z"), t(6)),
+        vec![offer(3, "z")]
+    );
+    assert!(r.make_available(&AgentId::new("x"), t(7)).is_empty());
+    assert_eq!(r.enqueue(call(4, "a", 0, t(8)), t(8)), vec![offer(4, "x")]);
+}
+
+#[test]
+fn old_timers_stay_harmless_after_a_queue_change() {
+    let mut r = billing_router(vec![agent("novice", &["general"], &[("billing", 2)])]);
+    let novice = AgentId::new("novice");
+    assert!(r.make_available(&novice, t(0)).is_empty());
+    // Under the old spec: steps at 30 s and 90 s, max wait 300 s.
+    assert!(r.enqueue(call(1, "general", 10, t(0)), t(0)).is_empty());
+    assert!(r.enqueue(call(2, "general", 0, t(0)), t(0)).is_empty());
+    let mut slower = queue(
+        "general",
+        Strategy::LongestIdle,
+        vec![step(0, &[("billing", 5)]), step(60, &[("billing", 1)])],
+    );
+    slower.max_wait = Duration::from_secs(600);
+    assert!(r.put_queue(slower, t(10)).is_empty());
+    assert!(
+        r.tick(t(30)).is_empty(),
+        "the old 30 s step does not relax the call"
+    );
+    assert!(r.tick(t(59)).is_empty());
+    assert_eq!(r.tick(t(60)), vec![offer(1, "novice")]);
+    r.offer_answered(id(1), t(61));
+    // The old step-2 timer at 90 s names a step the queue no longer has.
+    assert!(r.tick(t(90)).is_empty());
+    assert!(
+        r.tick(t(300)).is_empty(),
+        "the old 300 s max wait does not overflow the call"
+    );
+    assert_eq!(r.calls_in_queue(&QueueId::new("general")), 1);
+    assert!(r.tick(t(599)).is_empty());
+    assert_eq!(
+        r.tick(t(600)),
+        vec![Decision::Overflow {
+            call: id(2),
+            queue: QueueId::new("general"),
+            action: Overflow::Message("busy.wav".into()),
+        }]
+    );
+}
+
+// ---- property test: random arrivals, hang-ups, agent actions and clock advances --------
+
 mod properties {
+    use std::collections::HashSet;
+
     use proptest::prelude::{
-        Just, ProptestConfig, TestCaseError, any, prop_assert_eq, prop_oneof, proptest,
+        Just, ProptestConfig, TestCaseError, any, prop_assert, prop_assert_eq, prop_oneof, proptest,
     };
     use proptest::strategy::Strategy as _;
 
@@ -677,24 +1232,140 @@ mod properties {
             pick: usize,
             priority: i32,
         },
+        /// An administrator adds or changes an agent: bit 0 of `queues` is q1, bit 1 q2,
+        /// bit 2 an unknown queue and q1 named a second time.
+        PutAgent {
+            agent: usize,
+            queues: u8,
+            billing: Option<i64>,
+        },
+        /// An administrator removes an agent.
+        RemoveAgent {
+            agent: usize,
+        },
+        /// An administrator changes a queue's rules (see [`steps_variant`]).
+        PutQueue {
+            queue: usize,
+            steps: usize,
+            max_wait: u64,
+            priority: i32,
+            strategy: usize,
+        },
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         prop_oneof![
-            4 => (0..2usize, prop_oneof![Just(0), Just(10), Just(30)], proptest::option::of(0..5usize))
+            4 => (0..2usize, prop_oneof![Just(0), Just(10), Just(30)], proptest::option::of(0..AGENTS))
                 .prop_map(|(queue, priority, manager)| Op::Arrive { queue, priority, manager }),
             2 => any::<usize>().prop_map(|pick| Op::HangUp { pick }),
-            3 => (0..5usize).prop_map(|agent| Op::Available { agent }),
-            1 => (0..5usize).prop_map(|agent| Op::Break { agent }),
-            1 => (0..5usize).prop_map(|agent| Op::Logout { agent }),
+            3 => (0..AGENTS).prop_map(|agent| Op::Available { agent }),
+            1 => (0..AGENTS).prop_map(|agent| Op::Break { agent }),
+            1 => (0..AGENTS).prop_map(|agent| Op::Logout { agent }),
             3 => any::<usize>().prop_map(|pick| Op::Answer { pick }),
             1 => any::<usize>().prop_map(|pick| Op::NoAnswer { pick }),
-            2 => (0..5usize).prop_map(|agent| Op::EndCall { agent }),
-            2 => (0..5usize).prop_map(|agent| Op::WrapUp { agent }),
+            2 => (0..AGENTS).prop_map(|agent| Op::EndCall { agent }),
+            2 => (0..AGENTS).prop_map(|agent| Op::WrapUp { agent }),
             3 => (1..120i64).prop_map(|secs| Op::Advance { secs }),
             1 => any::<usize>().prop_map(|pick| Op::Move { pick }),
             1 => (any::<usize>(), -20..50i32).prop_map(|(pick, priority)| Op::Priority { pick, priority }),
+            1 => (0..AGENTS, 0..8u8, proptest::option::of(1..=10i64))
+                .prop_map(|(agent, queues, billing)| Op::PutAgent { agent, queues, billing }),
+            1 => (0..AGENTS).prop_map(|agent| Op::RemoveAgent { agent }),
+            1 => (
+                0..2usize,
+                0..5usize,
+                prop_oneof![Just(20u64), Just(120), Just(600)],
+                prop_oneof![Just(-10), Just(0), Just(20)],
+                0..STRATEGIES.len(),
+            )
+                .prop_map(|(queue, steps, max_wait, priority, strategy)| Op::PutQueue {
+                    queue,
+                    steps,
+                    max_wait,
+                    priority,
+                    strategy,
+                }),
         ]
+    }
+
+    /// Agent ids a0..a4 exist at start; a5 only once an administrator adds it.
+    const AGENTS: usize = 6;
+
+    const STRATEGIES: [Strategy; 5] = [
+        Strategy::LongestIdle,
+        Strategy::HighestProficiency,
+        Strategy::FewestCalls,
+        Strategy::LeastTalkTime,
+        Strategy::RoundRobin,
+    ];
+
+    /// Relaxation steps an administrator may give a queue: the start-up ones, anyone at
+    /// once, a level some agents never meet, fewer steps, and more steps.
+    fn steps_variant(variant: usize) -> Vec<Step> {
+        match variant {
+            0 => vec![
+                step(0, &[("billing", 6)]),
+                step(30, &[("billing", 1)]),
+                step(90, &[]),
+            ],
+            1 => vec![step(0, &[])],
+            2 => vec![step(0, &[("billing", 8)])],
+            3 => vec![step(0, &[("billing", 3)]), step(60, &[("billing", 1)])],
+            _ => vec![
+                step(0, &[("billing", 9)]),
+                step(10, &[("billing", 5)]),
+                step(20, &[("billing", 2)]),
+                step(200, &[]),
+            ],
+        }
+    }
+
+    /// The test's number for agent `a<n>`.
+    fn agent_number(agent: &AgentId) -> usize {
+        agent.as_str()[1..].parse().expect("a<n>")
+    }
+
+    /// A new offer goes to a known agent, now reserved for the call, who serves its queue and
+    /// meets a step the call has reached (its account manager: any step). Checked when the
+    /// offer is made: an administrator's later change may leave the offer standing with an
+    /// agent who no longer qualifies.
+    fn check_offer(
+        r: &Router,
+        call: CallId,
+        agent: &AgentId,
+        now: Timestamp,
+    ) -> Result<(), String> {
+        let &a = r
+            .agent_index
+            .get(agent)
+            .ok_or(format!("call {call} offered to unknown agent {agent}"))?;
+        let entry = r
+            .calls
+            .get(&call)
+            .ok_or(format!("offered call {call} is not in the router"))?;
+        if r.agents[a].status != (AgentStatus::Offered { call })
+            || entry.status != (CallStatus::Offered { agent: a })
+        {
+            return Err(format!(
+                "offer of {call} to {agent}: agent {:?}, call {:?}",
+                r.agents[a].status, entry.status
+            ));
+        }
+        let first = r.agents[a]
+            .serves
+            .iter()
+            .find(|(q, _)| *q == entry.queue)
+            .and_then(|(_, first)| *first)
+            .ok_or(format!(
+                "call {call} offered to {agent}, not eligible for its queue"
+            ))?;
+        let due = r.step_at(entry.queue, now.since(entry.spec.enqueued_at));
+        if entry.spec.account_manager.as_ref() != Some(agent) && first > due {
+            return Err(format!(
+                "call {call} offered to {agent} who qualifies from step {first}, due {due}"
+            ));
+        }
+        Ok(())
     }
 
     fn router() -> Router {
@@ -785,19 +1456,11 @@ mod properties {
             }
         }
         for (a, agent) in r.agents.iter().enumerate() {
+            // Eligibility is checked when the offer is made (`check_offer`): an
+            // administrator's change may leave an offer with an agent who no longer qualifies.
             if let AgentStatus::Offered { call } = agent.status {
-                let entry = r
-                    .calls
-                    .get(&call)
-                    .ok_or(format!("agent {a} offered a call the router forgot"))?;
-                if !agent
-                    .serves
-                    .iter()
-                    .any(|(q, first)| *q == entry.queue && first.is_some())
-                {
-                    return Err(format!(
-                        "call offered to agent {a} who is not eligible for its queue"
-                    ));
+                if !r.calls.contains_key(&call) {
+                    return Err(format!("agent {a} offered a call the router forgot"));
                 }
             }
             let in_sets = r
@@ -877,7 +1540,17 @@ mod properties {
             let mut waiting_or_offered: Vec<CallId> = Vec::new();
             let mut talking: HashMap<usize, CallId> = HashMap::new();
             let mut spans = Vec::new();
+            // The agents the router should know (by number), as the test's own model.
+            let mut known: HashSet<usize> = (0..5).collect();
             for op in ops {
+                // Max waits are enforced by the clock in every queue and at once by a change
+                // in the changed queue (a call moved into a queue past its max wait leaves
+                // at the next tick).
+                let max_wait_enforced_in = match op {
+                    Op::Advance { .. } => Some(None),
+                    Op::PutQueue { queue, .. } => Some(Some(QueueId::new(if queue == 0 { "q1" } else { "q2" }))),
+                    _ => None,
+                };
                 let decisions = match op {
                     Op::Arrive { queue, priority, manager } => {
                         next_call += 1;
@@ -905,7 +1578,8 @@ mod properties {
                                 r.offer_answered(call, now);
                                 waiting_or_offered.retain(|c| *c != call);
                                 answered += 1;
-                                talking.insert(a, call);
+                                // By number, not slot: a removed and re-added agent has a new slot.
+                                talking.insert(agent_number(&r.agents[a].spec.id), call);
                                 Vec::new()
                             } else {
                                 r.offer_failed(call, OfferEnd::NoAnswer, now)
@@ -940,7 +1614,51 @@ mod properties {
                         }
                     }
                     Op::HangUp { .. } | Op::Move { .. } | Op::Priority { .. } => Vec::new(),
+                    Op::PutAgent { agent, queues, billing } => {
+                        let mut names = Vec::new();
+                        if queues & 1 != 0 {
+                            names.push("q1");
+                        }
+                        if queues & 2 != 0 {
+                            names.push("q2");
+                        }
+                        if queues & 4 != 0 {
+                            names.extend(["nowhere", "q1"]);
+                        }
+                        let skills: Vec<(&str, i64)> = billing.map(|b| ("billing", b)).into_iter().collect();
+                        known.insert(agent);
+                        r.put_agent(super::agent(agent_id(agent).as_str(), &names, &skills), now)
+                    }
+                    Op::RemoveAgent { agent } => {
+                        let name = agent_id(agent);
+                        let expected = if !known.contains(&agent) {
+                            Err(DirectoryRefused::UnknownAgent(name.clone()))
+                        } else if r.agent_state(&name) != Some(AgentState::LoggedOut) {
+                            Err(DirectoryRefused::AgentLoggedIn(name.clone()))
+                        } else {
+                            Ok(())
+                        };
+                        let result = r.remove_agent(&name);
+                        prop_assert_eq!(&result, &expected);
+                        if result.is_ok() {
+                            known.remove(&agent);
+                            prop_assert!(!r.has_agent(&name) && r.agent_state(&name).is_none());
+                        }
+                        Vec::new()
+                    }
+                    Op::PutQueue { queue: q, steps, max_wait, priority, strategy } => {
+                        let mut spec = queue(if q == 0 { "q1" } else { "q2" }, STRATEGIES[strategy], steps_variant(steps));
+                        spec.max_wait = Duration::from_secs(max_wait);
+                        spec.priority = priority;
+                        spec.overflow = if q == 0 {
+                            Overflow::Message("busy.wav".into())
+                        } else {
+                            Overflow::Queue(QueueId::new("q1"))
+                        };
+                        r.put_queue(spec, now)
+                    }
                 };
+                let mut made = decisions.clone();
                 for decision in &decisions {
                     if let Decision::Overflow { call, action, .. } = decision {
                         if !matches!(action, Overflow::Queue(_)) {
@@ -954,14 +1672,32 @@ mod properties {
                                 overflowed += 1;
                                 waiting_or_offered.retain(|c| c != call);
                             }
+                            made.extend(more);
                         }
                     }
                     if let Decision::WrapUpExpired { agent, .. } = decision {
-                        let idx: usize = agent.as_str()[1..].parse().expect("a<n>");
-                        talking.remove(&idx);
+                        talking.remove(&agent_number(agent));
+                    }
+                }
+                for decision in &made {
+                    if let Decision::Offer { call, agent } = decision {
+                        check_offer(&r, *call, agent, now).map_err(TestCaseError::fail)?;
                     }
                 }
                 check(&r, now).map_err(TestCaseError::fail)?;
+                if let Some(changed) = max_wait_enforced_in {
+                    for (id, call) in &r.calls {
+                        let queue = &r.queues[call.queue].spec;
+                        if changed.as_ref().is_some_and(|q| *q != queue.id) {
+                            continue;
+                        }
+                        let due = call.spec.enqueued_at.plus(queue.max_wait);
+                        let offered = matches!(call.status, CallStatus::Offered { .. });
+                        prop_assert!(offered || now < due, "call {} is {:?} past its max wait", id, call.status);
+                    }
+                }
+                let listed: HashSet<usize> = r.agent_views().iter().map(|v| agent_number(&v.agent)).collect();
+                prop_assert_eq!(&listed, &known, "agent views list the known agents");
                 spans.extend(r.take_spans());
                 let in_router = r.calls.len();
                 prop_assert_eq!(in_router, waiting_or_offered.len(), "router and test disagree on calls in queue");
