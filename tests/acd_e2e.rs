@@ -106,15 +106,6 @@ fn figure(queues: &serde_json::Value, queue: &str, name: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-async fn next_offer(agent: &mut AgentClient) -> CallId {
-    agent
-        .wait_for(|m| match m {
-            ServerMessage::Offer { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await
-}
-
 #[tokio::test]
 async fn a_gold_caller_is_offered_before_standard_callers_who_came_first() {
     let w = world(|_| {}).await;
@@ -125,7 +116,7 @@ async fn a_gold_caller_is_offered_before_standard_callers_who_came_first() {
     let gold = w.call(GLOBEX_GOLD, GENERAL);
     w.waiting("general", 3).await;
     agent.set_available().await;
-    assert_eq!(next_offer(&mut agent).await, gold, "tier priority first");
+    assert_eq!(agent.next_offer().await, gold, "tier priority first");
     w.stop().await;
 }
 
@@ -136,8 +127,8 @@ async fn the_account_manager_gets_their_customer_over_a_longer_idle_agent() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut manager = w.agent("1001", true).await;
     let call = w.call(ACME_PLATINUM, GENERAL);
-    assert_eq!(next_offer(&mut manager).await, call);
-    let quiet = tokio::time::timeout(Duration::from_millis(200), next_offer(&mut other)).await;
+    assert_eq!(manager.next_offer().await, call);
+    let quiet = tokio::time::timeout(Duration::from_millis(200), other.next_offer()).await;
     assert!(quiet.is_err(), "the other agent was not offered the call");
     w.stop().await;
 }
@@ -149,7 +140,7 @@ async fn a_no_answer_frees_the_call_for_the_next_agent_still_first_in_line() {
     let mut first = w.agent("1002", true).await;
     let mut second = w.agent("1007", false).await;
     let early = w.call(UNKNOWN, GENERAL);
-    assert_eq!(next_offer(&mut first).await, early);
+    assert_eq!(first.next_offer().await, early);
     let later = w.call("+15550008888", GENERAL);
     let reason = first
         .wait_for(|m| match m {
@@ -166,7 +157,7 @@ async fn a_no_answer_frees_the_call_for_the_next_agent_still_first_in_line() {
     w.waiting("general", 2).await;
     second.set_available().await;
     assert_eq!(
-        next_offer(&mut second).await,
+        second.next_offer().await,
         early,
         "the missed call keeps its place"
     );
@@ -188,9 +179,9 @@ async fn a_lower_skilled_agent_gets_the_call_once_the_step_relaxes() {
     let mut junior = w.agent("1003", true).await; // billing 3: below the first step's 5
     let call = w.call(UNKNOWN, GENERAL);
     w.waiting("general", 1).await;
-    let early = tokio::time::timeout(Duration::from_millis(300), next_offer(&mut junior)).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), junior.next_offer()).await;
     assert!(early.is_err(), "not eligible before the step");
-    assert_eq!(next_offer(&mut junior).await, call, "eligible after it");
+    assert_eq!(junior.next_offer().await, call, "eligible after it");
     w.stop().await;
 }
 
@@ -199,11 +190,7 @@ async fn a_queue_nobody_serves_overflows_to_its_target() {
     let w = world(|_| {}).await; // complaints overflows to general; no complaints agent is in
     let mut agent = w.agent("1002", true).await;
     let call = w.call(UNKNOWN, COMPLAINTS);
-    assert_eq!(
-        next_offer(&mut agent).await,
-        call,
-        "general took the overflow"
-    );
+    assert_eq!(agent.next_offer().await, call, "general took the overflow");
     let queues =
         live_queues_until(w.test.http, |q| figure(q, "complaints", "overflowed") == 1).await;
     assert_eq!(figure(&queues, "complaints", "overflowed"), 1, "{queues}");
@@ -326,11 +313,7 @@ async fn a_supervisor_moves_a_waiting_call_to_a_queue_with_a_free_agent() {
     assert_eq!(status, 404, "{body}");
     let (status, body) = post_json(w.test.http, &path, r#"{"queue":"repair"}"#).await;
     assert_eq!((status, body.as_str()), (200, r#"{"done":true}"#));
-    assert_eq!(
-        next_offer(&mut repair).await,
-        call,
-        "offered in its new queue"
-    );
+    assert_eq!(repair.next_offer().await, call, "offered in its new queue");
     let entry = last_audit(&w).await;
     assert_eq!(
         (&entry["actor"], &entry["action"], &entry["outcome"]),
@@ -379,7 +362,7 @@ async fn a_supervisor_puts_a_call_first_and_sets_agents_states() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(next_offer(&mut agent).await, second);
+    assert_eq!(agent.next_offer().await, second);
     assert_ne!(second, first);
 
     let mut other = w.agent("1003", true).await;
@@ -530,7 +513,7 @@ async fn a_call_past_its_queues_max_wait_overflows_to_the_target() {
     let placed = kefu::clock::monotonic();
     let call = w.call(UNKNOWN, COMPLAINTS);
     assert_eq!(
-        next_offer(&mut general).await,
+        general.next_offer().await,
         call,
         "general took it after the max wait"
     );

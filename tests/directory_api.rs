@@ -13,9 +13,7 @@ use common::{
     request_with_body, spawn_app,
 };
 use kefu::config::Config;
-use kefu::domain::CallId;
-use kefu::gateway::protocol::ServerMessage;
-use kefu::sim::{CallerScript, SimConfig};
+use kefu::sim::{CallerScript, FakeFreeswitch, SimConfig};
 use serde_json::{Value, json};
 
 /// A request with a JSON body as `who` (a token): (status, JSON reply).
@@ -69,15 +67,6 @@ fn straight_to(queue: &str) -> String {
     format!("start = \"q\"\n[nodes.q]\nkind = \"queue\"\nqueue = \"{queue}\"\n")
 }
 
-async fn next_offer(agent: &mut AgentClient) -> CallId {
-    agent
-        .wait_for(|m| match m {
-            ServerMessage::Offer { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await
-}
-
 /// An admin's token.
 async fn admin(http: std::net::SocketAddr) -> String {
     login_token(http, "admin", "demo").await
@@ -100,8 +89,9 @@ async fn add_sales(http: std::net::SocketAddr, admin: &str) {
     assert_eq!(reply["steps"][1]["after"], "1h", "{reply}");
 }
 
-#[tokio::test]
-async fn an_added_queue_and_agent_take_calls_after_a_flow_reload() {
+/// kefu against a 100×-fast switch; every call runs `main.toml` of the returned folder,
+/// which queues in `general` until a test rewrites it.
+async fn running() -> (tempfile::TempDir, FakeFreeswitch, common::TestApp) {
     let flows = tempfile::tempdir().expect("flows dir");
     std::fs::write(flows.path().join("main.toml"), straight_to("general")).expect("flow");
     let switch = fake_switch(SimConfig {
@@ -117,6 +107,12 @@ async fn an_added_queue_and_agent_take_calls_after_a_flow_reload() {
         point_at(config, &switch);
     })
     .await;
+    (flows, switch, test)
+}
+
+#[tokio::test]
+async fn an_added_queue_and_agent_take_calls_after_a_flow_reload() {
+    let (flows, switch, test) = running().await;
     let http = test.http;
     let admin = admin(http).await;
 
@@ -157,7 +153,7 @@ async fn an_added_queue_and_agent_take_calls_after_a_flow_reload() {
     caller.patience = Duration::from_secs(3600);
     let call = switch.place_call(caller);
     assert_eq!(
-        next_offer(&mut agent).await,
+        agent.next_offer().await,
         call,
         "the added agent gets the call"
     );
@@ -250,21 +246,7 @@ async fn an_added_queue_and_agent_take_calls_after_a_flow_reload() {
 
 #[tokio::test]
 async fn new_skills_reach_a_waiting_call_at_once() {
-    let flows = tempfile::tempdir().expect("flows dir");
-    std::fs::write(flows.path().join("main.toml"), straight_to("general")).expect("flow");
-    let switch = fake_switch(SimConfig {
-        time_scale: 0.01,
-        ..SimConfig::default()
-    })
-    .await;
-    let dir = flows.path().to_owned();
-    let test = spawn_app(|config: &mut Config| {
-        config.flows.dir = dir;
-        config.flows.survey = None;
-        config.flows.routes.clear();
-        point_at(config, &switch);
-    })
-    .await;
+    let (_flows, switch, test) = running().await;
     let http = test.http;
     let admin = admin(http).await;
     add_sales(http, &admin).await;
@@ -279,7 +261,7 @@ async fn new_skills_reach_a_waiting_call_at_once() {
     caller.patience = Duration::from_secs(3600);
     let call = switch.place_call(caller);
     live_queues_until(http, |q| q[0]["waiting"] == 1).await;
-    let early = tokio::time::timeout(Duration::from_millis(300), next_offer(&mut agent)).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), agent.next_offer()).await;
     assert!(early.is_err(), "not skilled enough yet");
 
     // Trained: the same agent, billing 8, password unchanged.
@@ -289,7 +271,7 @@ async fn new_skills_reach_a_waiting_call_at_once() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["skills"]["billing"], 8);
     assert_eq!(
-        next_offer(&mut agent).await,
+        agent.next_offer().await,
         call,
         "offered as soon as they qualify"
     );

@@ -477,16 +477,12 @@ impl Router {
     /// queue's `by_age`), keeping it in `calls`, for a supervisor action to place it again.
     fn take_out_of_line(&mut self, call: CallId) -> Result<(), ActionRefused> {
         let entry = self.calls.get(&call).ok_or(ActionRefused::NotWaiting)?;
-        let (q, key, enqueued_at) = (entry.queue, entry.key, entry.spec.enqueued_at);
-        match entry.status {
-            CallStatus::Offered { .. } => return Err(ActionRefused::BeingOffered),
-            CallStatus::Waiting { step } => {
-                self.queues[q].waiting[step].remove(&key);
-            }
-            CallStatus::HeldForManager { manager } => {
-                self.agents[manager].held.remove(&key);
-            }
+        let (q, key, status) = (entry.queue, entry.key, entry.status);
+        let enqueued_at = entry.spec.enqueued_at;
+        if let CallStatus::Offered { .. } = status {
+            return Err(ActionRefused::BeingOffered);
         }
+        self.unlist(q, key, status);
         self.queues[q].by_age.remove(&(enqueued_at, call));
         Ok(())
     }
@@ -573,16 +569,24 @@ impl Router {
         self.queues[q]
             .by_age
             .remove(&(entry.spec.enqueued_at, call));
+        self.unlist(q, entry.key, entry.status);
         match entry.status {
+            CallStatus::Offered { agent } => self.become_available(agent, now),
+            CallStatus::Waiting { .. } | CallStatus::HeldForManager { .. } => Vec::new(),
+        }
+    }
+
+    /// Takes a call's key out of its waiting set or its manager's hold (an offered call is
+    /// in neither).
+    fn unlist(&mut self, q: QueueIdx, key: WaitKey, status: CallStatus) {
+        match status {
             CallStatus::Waiting { step } => {
-                self.queues[q].waiting[step].remove(&entry.key);
-                Vec::new()
+                self.queues[q].waiting[step].remove(&key);
             }
             CallStatus::HeldForManager { manager } => {
-                self.agents[manager].held.remove(&entry.key);
-                Vec::new()
+                self.agents[manager].held.remove(&key);
             }
-            CallStatus::Offered { agent } => self.become_available(agent, now),
+            CallStatus::Offered { .. } => {}
         }
     }
 
@@ -590,16 +594,8 @@ impl Router {
         let Some(entry) = self.calls.get(&call) else {
             return Vec::new();
         };
-        let q = entry.queue;
-        match entry.status {
-            CallStatus::Waiting { step } => {
-                self.queues[q].waiting[step].remove(&entry.key);
-            }
-            CallStatus::HeldForManager { manager } => {
-                self.agents[manager].held.remove(&entry.key);
-            }
-            CallStatus::Offered { .. } => {}
-        }
+        let (q, key, status) = (entry.queue, entry.key, entry.status);
+        self.unlist(q, key, status);
         self.overflow_out_of_line(call)
     }
 

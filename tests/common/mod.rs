@@ -129,6 +129,15 @@ impl AgentClient {
         }
     }
 
+    /// Waits for the next offer; its call.
+    pub async fn next_offer(&mut self) -> kefu::domain::CallId {
+        self.wait_for(|m| match m {
+            ServerMessage::Offer { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await
+    }
+
     /// Waits for the first message matching `pick`, skipping others.
     pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(&ServerMessage) -> Option<T>) -> T {
         loop {
