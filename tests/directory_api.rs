@@ -67,6 +67,22 @@ fn straight_to(queue: &str) -> String {
     format!("start = \"q\"\n[nodes.q]\nkind = \"queue\"\nqueue = \"{queue}\"\n")
 }
 
+/// `path`'s body, polled until `done` holds or the wait runs out.
+async fn get_text_until(
+    http: std::net::SocketAddr,
+    path: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = kefu::clock::monotonic() + common::WAIT;
+    loop {
+        let (_, body) = request(http, "GET", path, "").await;
+        if done(&body) || kefu::clock::monotonic() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// An admin's token.
 async fn admin(http: std::net::SocketAddr) -> String {
     login_token(http, "admin", "demo").await
@@ -322,6 +338,12 @@ async fn what_admins_added_is_there_after_a_restart_and_can_then_be_removed() {
     assert_eq!(status, 403);
 
     // Out of use, in order, everything goes; the login goes with the agent.
+    let sales_gauge = "kefu_queue_waiting{queue=\"sales\"}";
+    let metrics = get_text_until(http, "/metrics", |m| m.contains(sales_gauge)).await;
+    assert!(
+        metrics.contains(sales_gauge),
+        "the added queue has its gauge"
+    );
     for path in ["/api/agents/2001", "/api/queues/sales", "/api/skills/sales"] {
         let (status, reply) = send(http, &admin_token, "DELETE", path, &Value::Null).await;
         assert_eq!(status, 204, "{path}: {reply}");
@@ -330,5 +352,11 @@ async fn what_admins_added_is_there_after_a_restart_and_can_then_be_removed() {
     assert_eq!(status, 401, "the removed agent's session ended");
     let (status, _) = send(http, &admin_token, "GET", "/api/queues/sales", &Value::Null).await;
     assert_eq!(status, 404);
+    tokio::time::sleep(Duration::from_millis(400)).await; // a snapshot or two later
+    let (_, metrics) = request(http, "GET", "/metrics", "").await;
+    assert!(
+        !metrics.contains(sales_gauge),
+        "a removed queue's gauge goes"
+    );
     app.shutdown().await;
 }

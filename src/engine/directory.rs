@@ -10,6 +10,7 @@ use crate::acd::DirectoryRefused;
 use crate::clock;
 use crate::config::{AgentConfig, QueueConfig};
 use crate::domain::{AgentId, QueueId};
+use crate::telemetry::label;
 
 /// A change to the router's agents or queues, already validated against the whole
 /// directory by the gateway.
@@ -51,6 +52,9 @@ impl Engine {
             }
             DirectoryUpdate::RemoveQueue(queue) => self.router.remove_queue(&queue).map(|()| {
                 self.settings.short_abandon.remove(&queue);
+                // Its gauge would otherwise show its last figure for ever.
+                let gauge = label("queue", queue.as_str());
+                self.ports.metrics.waiting.remove(&gauge);
                 Vec::new()
             }),
         };
