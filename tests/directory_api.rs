@@ -332,6 +332,14 @@ async fn what_admins_added_is_there_after_a_restart_and_can_then_be_removed() {
             .is_some_and(|s| s.contains(&json!({"name": "sales", "origin": "api"}))),
         "{skills}"
     );
+    // What a GET shows can be sent back as it is.
+    let mut changed = queue.clone();
+    changed["max_wait"] = json!("5m");
+    let (status, reply) = send(http, &admin_token, "PUT", "/api/queues/sales", &changed).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["max_wait"], "5m");
+    let (status, reply) = send(http, &admin_token, "PUT", "/api/agents/2001", &agent).await;
+    assert_eq!(status, 200, "{reply}");
     let token = login_token(http, "2001", "s3cret-2001").await;
     // An agent's token reads nothing of the directory.
     let (status, _) = request(http, "GET", "/api/agents", &bearer(&token)).await;

@@ -251,7 +251,7 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     let placed = place_calls(&switches, &callers, settings).await;
     let placed_per_second = placed.len() as f64 / started.elapsed().as_secs_f64();
 
-    drain(&kefu, settings.drain_for).await;
+    drain(&kefu, &switches, settings.drain_for).await;
     let wall_s = started.elapsed().as_secs_f64();
     people.cancel();
     let mut reports = Vec::new();
@@ -385,17 +385,20 @@ async fn place_calls(
     placed
 }
 
-/// Waits until kefu tracks no call and the writer has nothing queued.
-async fn drain(kefu: &Kefu, limit: Duration) {
+/// Waits until every simulated call has ended, kefu tracks no call and its writer has
+/// nothing queued. The switches are asked first: a kefu still busy (with thousands of agent
+/// logins, say) may not have seen the last calls yet, and would look idle.
+async fn drain(kefu: &Kefu, switches: &[FakeFreeswitch], limit: Duration) {
     let deadline = kefu::clock::monotonic() + limit;
     while kefu::clock::monotonic() < deadline {
-        if kefu.unfinished().await == Some(0) {
+        let switches_idle = (switches.iter()).all(|s| s.calls().iter().all(|c| c.ended.is_some()));
+        if switches_idle && kefu.unfinished().await == Some(0) {
             tokio::time::sleep(Duration::from_millis(300)).await; // last snapshot + batch
             if kefu.unfinished().await == Some(0) {
                 return;
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -107,6 +107,14 @@ pub struct AgentBody {
     /// Skill → proficiency 1..=10.
     #[serde(default)]
     skills: BTreeMap<String, i64>,
+    /// What a `GET` shows beside the definition, ignored: a client may send back what it
+    /// read.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    origin: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    state: Option<serde::de::IgnoredAny>,
 }
 
 /// A queue as the API shows it: the kefu.toml entry and where it comes from.
@@ -352,9 +360,9 @@ pub async fn queue(
 pub async fn create_queue(
     admin: Admin,
     State(state): State<AppState>,
-    body: Result<Json<QueueConfig>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(queue) = body.map_err(bad_body)?;
+    let queue = queue_body(body)?;
     let (name, detail) = (queue.name.clone(), json!(queue));
     let result = apply(&state, Change::AddQueue(queue)).await;
     finish(&state, &admin, "queue_create", name.clone(), detail, result).await?;
@@ -375,9 +383,9 @@ pub async fn replace_queue(
     admin: Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<QueueConfig>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(queue) = body.map_err(bad_body)?;
+    let queue = queue_body(body)?;
     if queue.name != name {
         return Err(bad("name: the path's name cannot change"));
     }
@@ -405,6 +413,20 @@ pub async fn remove_queue(
     let result = apply(&state, Change::RemoveQueue(name.clone())).await;
     finish(&state, &admin, "queue_delete", name, json!({}), result).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A queue from a request body, in the kefu.toml shape; the `origin` a `GET` shows beside
+/// it is ignored, so that a client may send back what it read.
+fn queue_body(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<QueueConfig, ApiError> {
+    let Json(mut body) = body.map_err(bad_body)?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("origin");
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::BadRequest {
+        message: format!("queue: {e}"),
+    })
 }
 
 fn queue_entry<'a>(directory: &Directory, queue: &'a QueueConfig) -> QueueEntry<'a> {
