@@ -109,12 +109,12 @@ pub struct AgentBody {
     skills: BTreeMap<String, i64>,
     /// What a `GET` shows beside the definition, ignored: a client may send back what it
     /// read.
-    #[serde(default)]
+    #[serde(default, rename = "origin")]
     #[schema(value_type = Option<String>)]
-    origin: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    _origin: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "state")]
     #[schema(value_type = Option<String>)]
-    state: Option<serde::de::IgnoredAny>,
+    _state: Option<serde::de::IgnoredAny>,
 }
 
 /// A queue as the API shows it: the kefu.toml entry and where it comes from.
