@@ -74,6 +74,22 @@ fn offer(n: u128, agent: &str) -> Decision {
     }
 }
 
+/// `manager` (billing 7) and `other` (billing 9) in the billing router's `general` queue.
+fn manager_router() -> Router {
+    billing_router(vec![
+        agent("manager", &["general"], &[("billing", 7)]),
+        agent("other", &["general"], &[("billing", 9)]),
+    ])
+}
+
+/// A platinum-priority call in `general` whose account manager is `manager`.
+fn key_call(n: u128, at: Timestamp) -> CallSpec {
+    CallSpec {
+        account_manager: Some(AgentId::new("manager")),
+        ..call(n, "general", 30, at)
+    }
+}
+
 /// general queue: billing ≥ 5 at first, ≥ 1 after 30 s, anyone after 90 s.
 fn billing_router(agents: Vec<AgentSpec>) -> Router {
     let steps = vec![
@@ -303,14 +319,10 @@ fn offer_expires_after_ring_timeout_plus_one_second_whatever_happens() {
 
 #[test]
 fn account_manager_gets_their_customer_first_then_anyone_after_the_window() {
-    let mut r = billing_router(vec![
-        agent("manager", &["general"], &[("billing", 7)]),
-        agent("other", &["general"], &[("billing", 9)]),
-    ]);
+    let mut r = manager_router();
     r.login(&AgentId::new("manager"), t(0));
     assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
-    let mut key = call(1, "general", 30, t(1));
-    key.account_manager = Some(AgentId::new("manager"));
+    let key = key_call(1, t(1));
     assert!(
         r.enqueue(key.clone(), t(1)).is_empty(),
         "held for the manager although `other` is free"
@@ -320,10 +332,7 @@ fn account_manager_gets_their_customer_first_then_anyone_after_the_window() {
         vec![offer(1, "manager")]
     );
 
-    let mut r = billing_router(vec![
-        agent("manager", &["general"], &[("billing", 7)]),
-        agent("other", &["general"], &[("billing", 9)]),
-    ]);
+    let mut r = manager_router();
     r.login(&AgentId::new("manager"), t(0));
     assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
     assert!(r.enqueue(key, t(1)).is_empty());
@@ -534,10 +543,7 @@ fn a_second_offer_of_the_same_call_rings_its_full_time() {
 #[test]
 fn a_manager_logged_out_or_on_a_break_is_not_waited_for() {
     for on_break in [false, true] {
-        let mut r = billing_router(vec![
-            agent("manager", &["general"], &[("billing", 7)]),
-            agent("other", &["general"], &[("billing", 9)]),
-        ]);
+        let mut r = manager_router();
         if on_break {
             r.login(&AgentId::new("manager"), t(0));
             assert!(
@@ -546,8 +552,7 @@ fn a_manager_logged_out_or_on_a_break_is_not_waited_for() {
             );
         }
         assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
-        let mut key = call(1, "general", 30, t(1));
-        key.account_manager = Some(AgentId::new("manager"));
+        let key = key_call(1, t(1));
         assert_eq!(
             r.enqueue(key, t(1)),
             vec![offer(1, "other")],
@@ -559,15 +564,11 @@ fn a_manager_logged_out_or_on_a_break_is_not_waited_for() {
 #[test]
 fn a_manager_who_goes_on_a_break_or_logs_out_releases_the_call_held_for_them() {
     for logs_out in [false, true] {
-        let mut r = billing_router(vec![
-            agent("manager", &["general"], &[("billing", 7)]),
-            agent("other", &["general"], &[("billing", 9)]),
-        ]);
+        let mut r = manager_router();
         let manager = AgentId::new("manager");
         r.login(&manager, t(0)); // logged in, not ready: the call is held for them
         assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
-        let mut key = call(1, "general", 30, t(1));
-        key.account_manager = Some(manager.clone());
+        let key = key_call(1, t(1));
         assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
         let left = if logs_out {
             r.logout(&manager, t(2))
@@ -772,15 +773,11 @@ fn remove_agent_is_refused_while_logged_in_and_the_id_can_come_back() {
 
 #[test]
 fn a_manager_moved_out_of_the_queue_releases_the_calls_held_for_them() {
-    let mut r = billing_router(vec![
-        agent("manager", &["general"], &[("billing", 7)]),
-        agent("other", &["general"], &[("billing", 9)]),
-    ]);
+    let mut r = manager_router();
     let manager = AgentId::new("manager");
     r.login(&manager, t(0));
     assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
-    let mut key = call(1, "general", 30, t(1));
-    key.account_manager = Some(manager.clone());
+    let key = key_call(1, t(1));
     assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
     assert!(
         r.put_agent(agent("manager", &["general"], &[("billing", 2)]), t(2))
@@ -948,8 +945,7 @@ fn a_shorter_max_wait_overflows_the_calls_past_it_at_once() {
     let mut r = billing_router(vec![agent("manager", &["general"], &[("billing", 7)])]);
     let manager = AgentId::new("manager");
     r.login(&manager, t(0));
-    let mut key = call(4, "general", 30, t(0));
-    key.account_manager = Some(manager.clone());
+    let key = key_call(4, t(0));
     assert!(r.enqueue(key, t(0)).is_empty(), "held for the manager");
     let mut shorter = queue("general", Strategy::LongestIdle, vec![step(0, &[])]);
     shorter.max_wait = Duration::from_secs(20);
@@ -989,15 +985,11 @@ fn a_raised_queue_priority_puts_its_calls_ahead_of_another_queues_calls() {
 #[test]
 fn a_call_held_for_its_manager_stays_held_under_its_new_key_when_the_queue_changes() {
     for hangs_up in [false, true] {
-        let mut r = billing_router(vec![
-            agent("manager", &["general"], &[("billing", 7)]),
-            agent("other", &["general"], &[("billing", 9)]),
-        ]);
+        let mut r = manager_router();
         let manager = AgentId::new("manager");
         r.login(&manager, t(0));
         assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
-        let mut key = call(1, "general", 30, t(1));
-        key.account_manager = Some(manager.clone());
+        let key = key_call(1, t(1));
         assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
         let mut raised = queue(
             "general",
@@ -1032,15 +1024,11 @@ fn a_call_held_for_its_manager_stays_held_under_its_new_key_when_the_queue_chang
     }
 
     // Rules the manager no longer meets release the call at once.
-    let mut r = billing_router(vec![
-        agent("manager", &["general"], &[("billing", 7)]),
-        agent("other", &["general"], &[("billing", 9)]),
-    ]);
+    let mut r = manager_router();
     let manager = AgentId::new("manager");
     r.login(&manager, t(0));
     assert!(r.make_available(&AgentId::new("other"), t(0)).is_empty());
-    let mut key = call(1, "general", 30, t(1));
-    key.account_manager = Some(manager.clone());
+    let key = key_call(1, t(1));
     assert!(r.enqueue(key, t(1)).is_empty(), "held for the manager");
     let experts = queue(
         "general",
