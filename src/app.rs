@@ -275,9 +275,22 @@ pub async fn hash_password(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `kefu flows check DIR`: prints every error, exit code 1 when there is any.
-pub fn check_flows(config: &Config, dir: &std::path::Path) -> std::process::ExitCode {
-    let errors = ivr::check_dir(dir, &Known::from_config(config));
+/// `kefu flows check DIR`: prints every error, exit code 1 when there is any. Names are
+/// checked against the configuration plus what admins added, read from the database when
+/// it is there; otherwise against the file alone, and the output says so.
+pub async fn check_flows(config: &Config, dir: &std::path::Path) -> std::process::ExitCode {
+    let known = match with_added(config).await {
+        Ok(Some(directory)) => Known::from_config(directory.config()),
+        Ok(None) => {
+            eprintln!("note: no database yet; names checked against the configuration alone");
+            Known::from_config(config)
+        }
+        Err(error) => {
+            eprintln!("note: names checked against the configuration alone ({error:#})");
+            Known::from_config(config)
+        }
+    };
+    let errors = ivr::check_dir(dir, &known);
     for error in &errors {
         eprintln!("{error}");
     }
@@ -288,6 +301,18 @@ pub fn check_flows(config: &Config, dir: &std::path::Path) -> std::process::Exit
         eprintln!("{} error(s)", errors.len());
         std::process::ExitCode::FAILURE
     }
+}
+
+/// The directory kefu would start with: the file plus what admins added (`None` when there
+/// is no database yet).
+async fn with_added(config: &Config) -> anyhow::Result<Option<Directory>> {
+    let Some(store) = Store::connect_existing(&config.database.url).await? else {
+        return Ok(None);
+    };
+    let added = store.api_entries().await;
+    store.close().await;
+    let (directory, _) = Directory::new(config.clone(), added?)?;
+    Ok(Some(directory))
 }
 
 /// SIGHUP reloads the flows; Ctrl-C / SIGTERM return.

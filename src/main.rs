@@ -121,7 +121,7 @@ fn main() -> ExitCode {
         Command::Flows {
             command: FlowsCommand::Check { dir, config },
         } => match load(config) {
-            Ok(config) => return kefu::app::check_flows(&config, &dir),
+            Ok(config) => return runtime.block_on(kefu::app::check_flows(&config, &dir)),
             Err(code) => return code,
         },
     };

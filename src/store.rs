@@ -140,6 +140,22 @@ impl Store {
         }
     }
 
+    /// Opens the database `url` names if it is there: a SQLite file that does not exist is
+    /// `None`, not created (for commands that only read, such as `kefu flows check`).
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn connect_existing(url: &Secret) -> Result<Option<Store>, StoreError> {
+        let raw = url.expose();
+        if raw.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(raw).doing("reading database.url")?;
+            if !options.get_filename().exists() {
+                return Ok(None);
+            }
+        }
+        Store::connect(url).await.map(Some)
+    }
+
     /// Applies the pending migrations of this dialect.
     ///
     /// # Errors

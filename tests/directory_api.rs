@@ -314,6 +314,41 @@ async fn what_admins_added_is_there_after_a_restart_and_can_then_be_removed() {
     assert_eq!(status, 201);
     app.shutdown().await;
 
+    // The offline check knows the added queue from the database; without it, it does not.
+    let flows = tempfile::tempdir().expect("flows dir");
+    std::fs::write(flows.path().join("main.toml"), straight_to("sales")).expect("flow");
+    let check = |config: &Config| {
+        let file = flows.path().join("kefu.conf");
+        std::fs::write(&file, toml::to_string(config).expect("TOML")).expect("config");
+        std::process::Command::new(env!("CARGO_BIN_EXE_kefu"))
+            .args(["flows", "check"])
+            .arg(flows.path())
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .expect("kefu runs")
+    };
+    let with_db = check(&config);
+    assert!(
+        with_db.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_db.stderr)
+    );
+    let mut no_db = config.clone();
+    no_db.database.url = kefu::config::Secret::new(format!(
+        "sqlite://{}",
+        dir.path().join("absent.db").display()
+    ));
+    let without = check(&no_db);
+    assert_eq!(without.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(stderr.contains("no database yet"), "{stderr}");
+    assert!(stderr.contains("no queue named `sales`"), "{stderr}");
+    assert!(
+        !dir.path().join("absent.db").exists(),
+        "the check creates no database"
+    );
+
     let app = kefu::app::start(config).await.expect("starts again");
     let http = app.http_addr;
     let admin_token = admin(http).await;
