@@ -26,7 +26,7 @@ pub use auth::Auth;
 pub use error::ApiError;
 pub use hub::Hub;
 
-use crate::domain::{AgentId, NodeId};
+use crate::domain::NodeId;
 use crate::engine::EngineHandle;
 use crate::esl::NodeHandle;
 use crate::recorder::writer::RecorderHandle;
@@ -59,14 +59,6 @@ pub struct AppState {
     pub reports: reports::ReportSettings,
     /// The IVR flows, for `POST /api/flows/reload`.
     pub flows: crate::ivr::FlowLibrary,
-}
-
-impl AppState {
-    /// Whether the agent serves one of the scope's queues (every agent, even one no longer
-    /// configured, is within every queue's scope).
-    pub fn agent_in_scope(&self, scope: &crate::auth::Scope, agent: &AgentId) -> bool {
-        self.directory.load().agent_in_scope(scope, agent)
-    }
 }
 
 /// Every route.

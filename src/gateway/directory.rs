@@ -169,7 +169,7 @@ pub async fn agent(
 ) -> Result<Json<AgentEntry>, ApiError> {
     let directory = state.directory.load();
     let agent = (directory.agent(&id))
-        .filter(|_| state.agent_in_scope(&supervisor.scope, &AgentId::new(&id)))
+        .filter(|_| directory.agent_in_scope(&supervisor.scope, &AgentId::new(&id)))
         .ok_or(ApiError::NotFound { what: "agent" })?;
     Ok(Json(agent_entry(&directory, agent, &live_states(&state))))
 }

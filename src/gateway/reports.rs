@@ -134,7 +134,8 @@ pub async fn agents(
         .fill_agent_report(&mut report, &period, agent.as_ref())
         .await?;
     let mut rows = report.rows();
-    rows.retain(|row| state.agent_in_scope(&supervisor.scope, &row.agent));
+    let directory = state.directory.load();
+    rows.retain(|row| directory.agent_in_scope(&supervisor.scope, &row.agent));
     respond(&headers, q.format.as_deref(), &period, rows)
 }
 
