@@ -247,6 +247,32 @@ impl Outcome {
     }
 }
 
+/// A number kefu may dial to call a customer back: an optional `+` and 3 to 15 digits
+/// (E.164's longest). Anything else (an anonymous caller ID, a SIP URI, text from the
+/// network) is refused, so a dial string built from it can carry nothing but digits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackNumber(String);
+
+impl CallbackNumber {
+    /// Checks a number typed on the keypad or taken from the caller ID.
+    pub fn parse(raw: &str) -> Option<CallbackNumber> {
+        let digits = raw.strip_prefix('+').unwrap_or(raw);
+        let ok = (3..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| CallbackNumber(raw.to_owned()))
+    }
+
+    /// The number as it will be dialled.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CallbackNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// An agent's state as the agent and supervisors see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

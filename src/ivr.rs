@@ -170,6 +170,23 @@ pub enum Step {
         /// Why the caller called (menu choice), for the screen-pop.
         reason: Option<String>,
     },
+    /// The IVR is done: the caller asked to be called back (a `callback_offer` node). They
+    /// hear `goodbye` and are hung up; the call then waits its turn in `queue` as if they
+    /// had stayed on the line, and an agent calls `number` back when it comes.
+    Callback {
+        /// Queue.
+        queue: QueueId,
+        /// Added to the call's priority.
+        priority_bonus: i32,
+        /// Skills required on top of the queue's.
+        extra_skills: Vec<Skill>,
+        /// Why the caller called (menu choice), for the screen-pop.
+        reason: Option<String>,
+        /// The number the caller confirmed.
+        number: crate::domain::CallbackNumber,
+        /// The prompt played before the hang-up (variables expanded).
+        goodbye: String,
+    },
     /// The IVR is done: transfer the call to a number through the dialplan.
     Transfer {
         /// The number.

@@ -237,6 +237,15 @@ impl Engine {
                 reason,
                 ..
             } => self.enqueue(call, queue, priority_bonus, reason, at),
+            // Carried out in the next commit; until then no flow can ask for it.
+            Step::Callback { .. } => self.send(
+                &node,
+                Command::Hangup {
+                    channel: call,
+                    cause: "NORMAL_TEMPORARY_FAILURE".into(),
+                },
+                None,
+            ),
             Step::Transfer { to } => {
                 let args = format!("{call} {to}");
                 self.send(
