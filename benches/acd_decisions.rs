@@ -95,6 +95,7 @@ fn build(waiting: usize, available: bool) -> (Router, Vec<AgentId>, Vec<QueueId>
         not_ready_after_no_answer: Duration::from_secs(30),
         ring_timeout: Duration::from_secs(20),
         wrap_up: Duration::from_secs(3600),
+        callback_ring_timeout: Duration::from_secs(30),
     };
     let mut router = Router::new(settings, queue_specs, agent_specs);
     let now = t(0);
@@ -131,6 +132,7 @@ fn call_in(queue: &QueueId, n: u128, priority: i32, at: Timestamp) -> CallSpec {
         priority,
         account_manager: None,
         enqueued_at: at,
+        callback: false,
     }
 }
 

@@ -79,6 +79,45 @@ pub struct Config {
     /// Logins and tokens.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Calling customers back.
+    #[serde(default)]
+    pub callback: CallbackConfig,
+}
+
+/// `[callback]`: how kefu calls back a customer who chose not to wait (an IVR
+/// `callback_offer`, or a queue whose overflow action is `callback`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackConfig {
+    /// The customer leg's dial string; `{number}` becomes the checked number (digits and
+    /// an optional `+`), e.g. `sofia/gateway/pstn/{number}`.
+    pub dial_string: String,
+    /// The caller ID the customer sees.
+    pub caller_id_number: String,
+    /// Calls to the customer before giving up.
+    pub attempts: u32,
+    /// Wait between an unanswered call to the customer and the next try.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// How long the customer's phone rings.
+    #[serde(with = "humantime_serde")]
+    pub ring_timeout: Duration,
+    /// Played when a queue overflows to a callback, before kefu hangs up: "we will call
+    /// you back on the number you are calling from".
+    pub prompt: String,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        CallbackConfig {
+            dial_string: "sofia/gateway/pstn/{number}".into(),
+            caller_id_number: "8005550100".into(),
+            attempts: 3,
+            retry_after: Duration::from_secs(300),
+            ring_timeout: Duration::from_secs(30),
+            prompt: "kefu/callback_overflow.wav".into(),
+        }
+    }
 }
 
 /// `[auth]`
@@ -474,6 +513,7 @@ impl Config {
         for (i, queue) in self.queues.iter().enumerate() {
             validate_queue(i, queue, &skills, &queues)?;
         }
+        self.callback.validate()?;
         for (i, agent) in self.agents.iter().enumerate() {
             for queue in &agent.queues {
                 if !queues.contains(queue.as_str()) {
@@ -548,6 +588,41 @@ impl Config {
     /// The tier settings for a name, or the default tier's.
     pub fn tier(&self, name: &str) -> Option<&TierConfig> {
         self.tiers.iter().find(|t| t.name == name)
+    }
+}
+
+impl CallbackConfig {
+    /// The dial string must take the number and stay one originate argument.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                key: format!("callback.{key}"),
+                reason: reason.into(),
+            })
+        };
+        if !self.dial_string.contains("{number}") {
+            return invalid("dial_string", "must contain `{number}`");
+        }
+        let unsafe_char = |c: char| c.is_whitespace() || c == '\'' || c == '"';
+        if self.dial_string.contains(unsafe_char) {
+            return invalid(
+                "dial_string",
+                "no spaces or quotes (originate splits on them)",
+            );
+        }
+        if self.prompt.is_empty() || self.prompt.contains(char::is_whitespace) {
+            return invalid("prompt", "a sound path without spaces");
+        }
+        if crate::domain::CallbackNumber::parse(&self.caller_id_number).is_none() {
+            return invalid("caller_id_number", "an optional + and 3 to 15 digits");
+        }
+        if self.attempts == 0 {
+            return invalid("attempts", "at least 1");
+        }
+        if self.ring_timeout < Duration::from_secs(1) {
+            return invalid("ring_timeout", "at least 1s");
+        }
+        Ok(())
     }
 }
 
@@ -772,6 +847,23 @@ mod tests {
         let err =
             Config::load(None, &env(&[("KEFU_AGENTS__0__QUEUES", "[\"nope\"]")])).expect_err("bad");
         assert_eq!(err.to_string(), "agents[0].queues: unknown queue `nope`");
+    }
+
+    #[test]
+    fn a_callback_dial_string_must_take_the_number_as_one_argument() {
+        let load = |value: &str| Config::load(None, &env(&[("KEFU_CALLBACK__DIAL_STRING", value)]));
+        let err = load("sofia/gateway/pstn/5551234").expect_err("no {number}");
+        assert_eq!(
+            err.to_string(),
+            "callback.dial_string: must contain `{number}`"
+        );
+        let err = load("sofia/gateway/pstn/{number} &park()").expect_err("a space");
+        assert!(
+            err.to_string()
+                .starts_with("callback.dial_string: no spaces"),
+            "{err}"
+        );
+        assert!(load("loopback/{number}/default").is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod agents;
 mod announce;
+mod callback;
 mod decide;
 mod directory;
 mod supervise;
@@ -30,7 +31,7 @@ use crate::acd::ewt::RecentHandleTimes;
 use crate::acd::{AgentSpec, Overflow, QueueSpec, Router, RouterSettings, Step};
 use crate::call::{self, Session, SlaRule};
 use crate::clock;
-use crate::config::{AgentConfig, Config, OverflowConfig, QueueConfig};
+use crate::config::{AgentConfig, CallbackConfig, Config, OverflowConfig, QueueConfig};
 use crate::domain::{
     AgentId, CallId, Disposition, NodeId, Proficiency, QueueId, Skill, TierId, Timestamp,
 };
@@ -184,6 +185,7 @@ struct Settings {
     wrap_up: Duration,
     moh: String,
     announce_every: Duration,
+    callback: CallbackConfig,
 }
 
 /// The engine's state. Only [`run`] touches it.
@@ -205,6 +207,8 @@ pub struct Engine {
     handle_times: HashMap<QueueId, RecentHandleTimes>,
     /// Waiting callers' next position announcement.
     announcements: BTreeSet<(Timestamp, CallId)>,
+    /// Callbacks whose customer did not answer, with the time of the next try.
+    callback_retries: BTreeSet<(Timestamp, CallId)>,
     ports: Ports,
     control: mpsc::Sender<Input>,
     tracker: TaskTracker,
@@ -256,6 +260,7 @@ pub fn build(
         stats: Stats::default(),
         handle_times: HashMap::new(),
         announcements: BTreeSet::new(),
+        callback_retries: BTreeSet::new(),
         ports,
         control: control.clone(),
         tracker,
@@ -296,6 +301,7 @@ pub async fn run(mut engine: Engine, mut inputs: Receivers, cancel: Cancellation
         }
         engine.record_agent_states();
     }
+    engine.close_pending_callbacks();
     engine.publish_if_dirty();
     // Agents still logged in: their time up to now is recorded too.
     for span in engine.router.close_spans(clock::now()) {
@@ -341,14 +347,20 @@ impl Engine {
             self.carry_out(decisions, clock::monotonic());
         }
         self.announce_due(now);
+        self.retry_callbacks_due(now);
     }
 
-    /// The next deadline (the router's, or an announcement) as a monotonic instant.
+    /// The next deadline (the router's, an announcement, a callback retry) as a monotonic
+    /// instant.
     fn next_deadline(&self) -> Option<Instant> {
-        let at = match (self.router.next_deadline(), self.next_announcement()) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let at = [
+            self.router.next_deadline(),
+            self.next_announcement(),
+            self.next_callback_retry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
         let wait = at.since(clock::now());
         Some(clock::monotonic() + wait)
     }
@@ -495,6 +507,7 @@ fn settings_from(config: &Config) -> Settings {
         wrap_up: config.acd.wrap_up,
         moh: config.acd.moh.clone(),
         announce_every: config.acd.announce_every,
+        callback: config.callback.clone(),
     }
 }
 
@@ -505,6 +518,7 @@ fn router_from(config: &Config) -> Router {
         not_ready_after_no_answer: config.acd.not_ready_after_no_answer,
         ring_timeout: config.acd.ring_timeout,
         wrap_up: config.acd.wrap_up,
+        callback_ring_timeout: config.callback.ring_timeout,
     };
     let queues = config.queues.iter().map(queue_spec).collect();
     let agents = config.agents.iter().map(agent_spec).collect();

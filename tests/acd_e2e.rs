@@ -552,3 +552,236 @@ async fn a_call_that_ends_while_the_switch_socket_is_down_is_closed_out_on_recon
     w.waiting("general", 0).await;
     w.stop().await;
 }
+
+/// kefu with `general` overflowing to a callback after 300 ms, the customer called back at
+/// `sofia/gateway/pstn/<number>` and tried again 300 ms after an unanswered call.
+async fn callback_world(attempts: u32) -> World {
+    world(|config| {
+        let general = config.queues.iter_mut().find(|q| q.name == "general");
+        let general = general.expect("general queue");
+        general.max_wait = Duration::from_millis(300);
+        general.overflow = kefu::config::OverflowConfig::Callback;
+        config.callback.attempts = attempts;
+        config.callback.retry_after = Duration::from_millis(300);
+        config.callback.ring_timeout = Duration::from_secs(5); // scaled by the switch: 50 ms
+    })
+    .await
+}
+
+const CUSTOMER_PHONE: &str = "sofia/gateway/pstn/+15550009999";
+
+/// The kinds of a stored call's timeline, in order.
+fn timeline_kinds(stored: &serde_json::Value) -> Vec<String> {
+    stored["timeline"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|e| e["kind"].as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_queue_overflowing_to_callback_calls_the_caller_back_when_an_agent_is_free() {
+    let w = callback_world(3).await;
+    let mut agent = w.agent("1002", false).await; // logged in, not available: the call waits
+    let call = w.call(UNKNOWN, GENERAL);
+    // Past the max wait the caller hears the callback prompt and kefu hangs up.
+    let hung_up = async {
+        loop {
+            let report = w.switch.calls().into_iter().find(|c| c.call == call);
+            if let Some(report) = report.filter(|r| r.ended.is_some()) {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let report = tokio::time::timeout(Duration::from_secs(10), hung_up)
+        .await
+        .expect("the caller is hung up after the callback prompt");
+    assert_eq!(
+        report.outcome,
+        kefu::sim::SimCallOutcome::HungUpBySwitch {
+            cause: "NORMAL_CLEARING".into()
+        }
+    );
+    assert!(
+        w.switch
+            .commands()
+            .iter()
+            .any(|c| c.contains("kefu/callback_overflow.wav")),
+        "the callback prompt was played"
+    );
+    // The call still waits in general (its place kept) though nobody is on the line.
+    w.waiting("general", 1).await;
+    agent.set_available().await;
+    let pop = agent
+        .wait_for(|m| match m {
+            ServerMessage::Offer { screen_pop, .. } => Some(screen_pop.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(pop.call, call);
+    assert_eq!(pop.callback_number.as_deref(), Some(UNKNOWN));
+    // The agent's phone answers, then kefu dials the customer and bridges them.
+    agent
+        .wait_for(|m| matches!(m, ServerMessage::CallConnected { .. }).then_some(()))
+        .await;
+    let originate = w
+        .switch
+        .commands()
+        .into_iter()
+        .find(|c| c.contains(CUSTOMER_PHONE))
+        .expect("the customer was dialled");
+    assert!(
+        originate.contains("kefu_callback=true")
+            && originate.contains("origination_caller_id_number=8005550100"),
+        "{originate}"
+    );
+    // The customer's phone hangs up after its talk time; the agent wraps up.
+    agent
+        .wait_for(|m| matches!(m, ServerMessage::CallEnded { .. }).then_some(()))
+        .await;
+    agent
+        .send(&kefu::gateway::protocol::ClientMessage::WrapUp {
+            call,
+            disposition: kefu::domain::Disposition {
+                category: kefu::domain::Category::Inquiry,
+                resolved: true,
+                notes: String::new(),
+            },
+        })
+        .await;
+    let path = format!("/api/calls/{call}");
+    let stored = get_json_until(w.test.http, &path, |v| v["call"]["outcome"].is_string()).await;
+    assert_eq!(stored["call"]["outcome"], "answered", "{stored}");
+    assert_eq!(stored["call"]["agent"], "1002", "{stored}");
+    let kinds = timeline_kinds(&stored);
+    let order = [
+        "enqueued",
+        "callback_requested",
+        "caller_left_for_callback",
+        "offered",
+        "callback_dialled",
+        "answered",
+        "talk_ended",
+        "hung_up",
+    ];
+    let positions: Vec<Option<usize>> = order
+        .iter()
+        .map(|k| kinds.iter().position(|x| x == k))
+        .collect();
+    assert!(
+        positions.iter().all(Option::is_some) && positions.windows(2).all(|p| p[0] < p[1]),
+        "{kinds:?}"
+    );
+    // Its wait runs from the first enqueue to the bridge with the customer.
+    assert!(
+        stored["call"]["wait_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms >= 300),
+        "{stored}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_callback_frees_the_agent_is_tried_again_and_then_given_up() {
+    let w = callback_world(2).await;
+    w.switch.set_phone(CUSTOMER_PHONE, PhoneBehavior::NoAnswer);
+    let mut agent = w.agent("1002", false).await;
+    let call = w.call(UNKNOWN, GENERAL);
+    w.waiting("general", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // past the max wait: a callback now
+    agent.set_available().await;
+    for attempt in 1..=2 {
+        assert_eq!(agent.next_offer().await, call, "attempt {attempt}");
+        let reason = agent
+            .wait_for(|m| match m {
+                ServerMessage::OfferCancelled { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(reason, "customer_unreached", "attempt {attempt}");
+        // Not the agent's doing: they are available again at once, not "not ready".
+        agent
+            .wait_for(|m| {
+                matches!(
+                    m,
+                    ServerMessage::State {
+                        state: kefu::gateway::protocol::AgentState::Available,
+                        ..
+                    }
+                )
+                .then_some(())
+            })
+            .await;
+    }
+    let path = format!("/api/calls/{call}");
+    let stored = get_json_until(w.test.http, &path, |v| v["call"]["outcome"].is_string()).await;
+    assert_eq!(stored["call"]["outcome"], "overflowed", "{stored}");
+    assert_eq!(
+        stored["call"]["hangup_cause"], "CALLBACK_UNANSWERED",
+        "{stored}"
+    );
+    let kinds = timeline_kinds(&stored);
+    let tries = kinds.iter().filter(|k| *k == "callback_unanswered").count();
+    assert_eq!(tries, 2, "{kinds:?}");
+    assert!(
+        kinds.last().is_some_and(|k| k == "callback_given_up"),
+        "{kinds:?}"
+    );
+    let dialled = w
+        .switch
+        .commands()
+        .iter()
+        .filter(|c| c.contains(CUSTOMER_PHONE))
+        .count();
+    assert_eq!(dialled, 2, "two calls to the customer, no more");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_not_yet_made_when_kefu_stops_is_recorded_not_lost() {
+    let w = callback_world(3).await;
+    let _agent = w.agent("1002", false).await; // nobody available: the callback waits
+    let call = w.call(UNKNOWN, GENERAL);
+    let waiting_without_a_channel = async {
+        loop {
+            let ended = w
+                .switch
+                .calls()
+                .iter()
+                .any(|c| c.call == call && c.ended.is_some());
+            if ended {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting_without_a_channel)
+        .await
+        .expect("the caller left for a callback");
+    w.waiting("general", 1).await;
+    let db = w.test.dir.path().join("kefu.db");
+    let World {
+        switch,
+        test,
+        _flows,
+    } = w;
+    let common::TestApp { app, dir, .. } = test;
+    app.shutdown().await;
+    switch.shutdown().await;
+    let url = format!("sqlite://{}", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("database");
+    let row: (String, String) =
+        sqlx::query_as("SELECT outcome, hangup_cause FROM calls WHERE call_id = ?")
+            .bind(call.to_string())
+            .fetch_one(&pool)
+            .await
+            .expect("the call was recorded");
+    assert_eq!(row, ("overflowed".to_owned(), "KEFU_STOPPED".to_owned()));
+    drop(dir);
+}

@@ -55,6 +55,7 @@ fn pop(call: CallId) -> Box<ScreenPop> {
         waited_ms: 10,
         recent_calls: Vec::new(),
         open_complaints: Vec::new(),
+        callback_number: None,
     })
 }
 

@@ -21,6 +21,9 @@ pub struct RouterSettings {
     pub ring_timeout: Duration,
     /// After-call work limit; the agent is available again when it runs out.
     pub wrap_up: Duration,
+    /// How long a callback's customer leg may ring after the agent answered; a callback
+    /// offer is released this much later than another.
+    pub callback_ring_timeout: Duration,
 }
 
 /// One relaxation step: from `after` waiting, these minimum skill levels.
@@ -86,6 +89,10 @@ pub struct CallSpec {
     pub account_manager: Option<AgentId>,
     /// When the call entered the queue (kept across a move to another queue).
     pub enqueued_at: Timestamp,
+    /// The caller hung up to be called back: the call keeps its place but never overflows
+    /// (it has left the line already) and waits for agents even when none is logged in; its
+    /// offer rings the agent and then the customer.
+    pub callback: bool,
 }
 
 /// How an offer ended without a connection.

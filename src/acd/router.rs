@@ -346,7 +346,7 @@ impl Router {
                 action: Overflow::Message(String::new()),
             }];
         };
-        if self.queues[q].logged_in == 0 {
+        if self.queues[q].logged_in == 0 && !spec.callback {
             let action = self.queues[q].spec.overflow.clone();
             return vec![Decision::Overflow {
                 call: spec.call,
@@ -371,7 +371,8 @@ impl Router {
                     AgentStatus::LoggedOut | AgentStatus::Break { .. }
                 )
             });
-        let max_wait_at = spec.enqueued_at.plus(self.queues[q].spec.max_wait);
+        let max_wait_at =
+            (!spec.callback).then(|| spec.enqueued_at.plus(self.queues[q].spec.max_wait));
         self.queues[q].by_age.insert((spec.enqueued_at, call));
         let step = self.step_at(q, now.since(spec.enqueued_at));
         self.calls.insert(
@@ -383,7 +384,9 @@ impl Router {
                 status: CallStatus::Waiting { step },
             },
         );
-        self.add_timer(max_wait_at, Timer::MaxWait(call));
+        if let Some(at) = max_wait_at {
+            self.add_timer(at, Timer::MaxWait(call));
+        }
         if let Some(m) = manager.filter(|_| !self.settings.account_manager_first.is_zero()) {
             if matches!(self.agents[m].status, AgentStatus::Available { .. }) {
                 self.remove_from_available(m);
@@ -442,8 +445,10 @@ impl Router {
             entry.key = key;
         }
         self.queues[to_q].by_age.insert((spec.enqueued_at, call));
-        let max_wait_at = spec.enqueued_at.plus(self.queues[to_q].spec.max_wait);
-        self.add_timer(max_wait_at, Timer::MaxWait(call));
+        if !spec.callback {
+            let max_wait_at = spec.enqueued_at.plus(self.queues[to_q].spec.max_wait);
+            self.add_timer(max_wait_at, Timer::MaxWait(call));
+        }
         let step = self.step_at(to_q, now.since(spec.enqueued_at));
         Ok(self.place_waiting(call, step, now))
     }
@@ -552,7 +557,7 @@ impl Router {
             return Vec::new();
         };
         let q = entry.queue;
-        if now >= entry.spec.enqueued_at.plus(self.queues[q].spec.max_wait) {
+        if self.overflow_due(call, now) {
             return self.overflow(call);
         }
         let step = self.step_at(q, now.since(entry.spec.enqueued_at));
@@ -685,17 +690,24 @@ impl Router {
         let Some(entry) = self.calls.get(&call) else {
             return Vec::new();
         };
-        // A timer set in a queue the call has since left: its own queue's max wait counts.
-        let due = entry
-            .spec
-            .enqueued_at
-            .plus(self.queues[entry.queue].spec.max_wait);
         match entry.status {
             // An offer in progress finishes first; `requeue` overflows it if it fails.
             CallStatus::Offered { .. } => Vec::new(),
-            _ if now < due => Vec::new(),
+            _ if !self.overflow_due(call, now) => Vec::new(),
             _ => self.overflow(call),
         }
+    }
+
+    /// Whether the call has waited its queue's max wait (a timer set in a queue the call
+    /// has since left: its own queue's counts). A callback never overflows.
+    pub(super) fn overflow_due(&self, call: CallId, now: Timestamp) -> bool {
+        self.calls.get(&call).is_some_and(|entry| {
+            let due = entry
+                .spec
+                .enqueued_at
+                .plus(self.queues[entry.queue].spec.max_wait);
+            !entry.spec.callback && now >= due
+        })
     }
 
     fn offer_expired(
@@ -751,7 +763,13 @@ impl Router {
         if let Some(entry) = self.calls.get_mut(&call) {
             entry.status = CallStatus::Offered { agent: a };
         }
-        let expiry = now.plus(self.settings.ring_timeout + Duration::from_secs(1));
+        let callback = self.calls.get(&call).is_some_and(|c| c.spec.callback);
+        let ring = if callback {
+            self.settings.ring_timeout + self.settings.callback_ring_timeout
+        } else {
+            self.settings.ring_timeout
+        };
+        let expiry = now.plus(ring + Duration::from_secs(1));
         self.add_timer(expiry, Timer::OfferExpiry(call, a, self.seq));
         Decision::Offer {
             call,

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::call::HungUpBy;
 use crate::domain::{
-    AgentId, CallId, Disposition, IvrStep, NodeId, Outcome, QueueId, TierId, Timestamp,
+    AgentId, CallId, CallbackNumber, Disposition, IvrStep, NodeId, Outcome, QueueId, TierId,
+    Timestamp,
 };
 use crate::recorder::{CallRecord, TimelineEntry};
 
@@ -74,6 +75,22 @@ pub struct Customer {
     pub account_manager: Option<AgentId>,
 }
 
+/// A customer to call back: they chose not to wait (an IVR `callback_offer`) or their
+/// queue overflowed to a callback. The call keeps its place in the queue without a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callback {
+    /// The number to dial.
+    pub number: CallbackNumber,
+    /// Routing priority (tier base plus IVR bonus), the same at every try.
+    pub priority: i32,
+    /// Calls placed to the customer so far.
+    pub attempts: u32,
+    /// The caller's own leg has ended: the call now waits without a channel.
+    pub caller_left: bool,
+    /// The customer leg being dialled (or talking) and its originate's Job-UUID.
+    pub dialling: Option<(CallId, uuid::Uuid)>,
+}
+
 /// One call's session.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -101,6 +118,8 @@ pub struct Session {
     pub queue: Option<QueueId>,
     /// Offers made.
     pub offers: u32,
+    /// Set when the customer is to be called back.
+    pub callback: Option<Callback>,
     marks: Marks,
     timeline: Vec<TimelineEntry>,
     hangup_cause: String,
@@ -152,6 +171,7 @@ impl Session {
             ivr_vars: std::collections::BTreeMap::new(),
             queue: None,
             offers: 0,
+            callback: None,
             marks: Marks {
                 arrived,
                 ..Marks::default()
@@ -188,6 +208,36 @@ impl Session {
         self.marks.enqueued.get_or_insert(at);
         self.queue = Some(queue);
         self.phase = Phase::Queued;
+    }
+
+    /// The customer is to be called back at `number` (the call keeps its queue and place).
+    pub fn callback_requested(&mut self, number: CallbackNumber, priority: i32, at: Timestamp) {
+        let queue = self.queue.as_ref().map_or("", QueueId::as_str);
+        let detail = json!({ "number": number.as_str(), "queue": queue });
+        self.mark(at, "callback_requested", detail);
+        self.callback = Some(Callback {
+            number,
+            priority,
+            attempts: 0,
+            caller_left: false,
+            dialling: None,
+        });
+    }
+
+    /// Every call to the customer went unanswered (or kefu stopped first): the call ends
+    /// as an overflow, the callback having taken it out of the queue.
+    pub fn callback_given_up(&mut self, cause: &str, at: Timestamp) {
+        self.mark(at, "callback_given_up", json!({ "cause": cause }));
+        self.outcome = Some(Outcome::Overflowed);
+        self.hangup_cause = cause.to_owned();
+        self.marks.ended = Some(at);
+        self.phase = Phase::Ended;
+    }
+
+    /// Whether the call still has a caller channel kefu expects FreeSWITCH to hold: false
+    /// for a callback waiting its turn after the caller hung up.
+    pub fn has_caller_channel(&self) -> bool {
+        !self.callback.as_ref().is_some_and(|c| c.caller_left)
     }
 
     /// An agent is reserved and rung.

@@ -132,6 +132,7 @@ impl Engine {
                 .unwrap_or(0),
             recent_calls: card.map(|c| c.recent_calls.clone()).unwrap_or_default(),
             open_complaints: card.map(|c| c.open_complaints.clone()).unwrap_or_default(),
+            callback_number: session.callback.as_ref().map(|c| c.number.to_string()),
         })
     }
 
@@ -154,6 +155,7 @@ impl Engine {
         session.offer_failed(reason, at);
         self.legs.remove(&leg);
         self.jobs.remove(&job);
+        self.drop_customer_leg(call);
         let cancelled = ServerMessage::OfferCancelled {
             call,
             reason: reason.to_owned(),
@@ -184,6 +186,7 @@ impl Engine {
         self.legs.remove(&leg);
         self.jobs.remove(&job);
         self.kill(call, leg);
+        self.drop_customer_leg(call);
         let cancelled = ServerMessage::OfferCancelled {
             call,
             reason: "no_answer".into(),
@@ -225,6 +228,7 @@ impl Engine {
                     priority: self.settings.tiers.get(&tier).map(|(p, _)| *p).unwrap_or(0),
                     account_manager: None,
                     enqueued_at: session.enqueued_at().unwrap_or(now),
+                    callback: false,
                 };
                 self.router.enqueue(spec, now)
             }
@@ -243,14 +247,31 @@ impl Engine {
                 );
                 Vec::new()
             }
-            // Callbacks need the IVR's number confirmation (issue 4); until then the caller
-            // hears the busy message rather than waiting forever.
-            Overflow::Message(prompt) => self.overflow_to_message(call, from, prompt),
-            Overflow::Callback => self.overflow_to_message(call, from, String::new()),
+            // The caller hears music on hold, an endless playback: kefu's applications run
+            // one after another (`event-lock`), so the music must stop for the next prompt.
+            Overflow::Message(prompt) => {
+                self.stop_hold_music(&node, call);
+                self.overflow_to_message(call, from, prompt)
+            }
+            Overflow::Callback => {
+                self.stop_hold_music(&node, call);
+                self.overflow_to_callback(call, from)
+            }
         }
     }
 
-    fn overflow_to_message(
+    /// `uuid_break`: ends the running playback (the music on hold); queued applications
+    /// then run.
+    fn stop_hold_music(&self, node: &crate::domain::NodeId, call: CallId) {
+        let command = Command::Api {
+            channel: Some(call),
+            command: "uuid_break",
+            args: call.to_string(),
+        };
+        self.send(node, command, None);
+    }
+
+    pub(super) fn overflow_to_message(
         &mut self,
         call: CallId,
         from: &QueueId,

@@ -237,15 +237,7 @@ impl Engine {
                 reason,
                 ..
             } => self.enqueue(call, queue, priority_bonus, reason, at),
-            // Carried out in the next commit; until then no flow can ask for it.
-            Step::Callback { .. } => self.send(
-                &node,
-                Command::Hangup {
-                    channel: call,
-                    cause: "NORMAL_TEMPORARY_FAILURE".into(),
-                },
-                None,
-            ),
+            Step::Callback { .. } => self.callback_requested(call, step, at),
             Step::Transfer { to } => {
                 let args = format!("{call} {to}");
                 self.send(
@@ -344,6 +336,7 @@ impl Engine {
             priority: base + bonus,
             account_manager: session.customer.account_manager.clone(),
             enqueued_at: at,
+            callback: false,
         };
         self.live.roll_day(day_of(at));
         self.live.enqueued(&queue, &tier);
@@ -368,8 +361,9 @@ impl Engine {
         self.carry_out(decisions, decided);
     }
 
-    /// BACKGROUND_JOB of an agent-leg originate: `+OK` means the agent answered (the leg is
-    /// parked), so bridge; anything else is a failed offer.
+    /// BACKGROUND_JOB of an originate. For an agent leg `+OK` means the agent answered
+    /// (the leg is parked), so bridge (or, for a callback, dial the customer); anything else
+    /// is a failed offer. For a callback's customer leg `+OK` means the customer answered.
     fn on_job(&mut self, job: uuid::Uuid, body: &str, at: Timestamp, received: Instant) {
         let Some(call) = self.jobs.remove(&job) else {
             return;
@@ -377,11 +371,27 @@ impl Engine {
         let Some(session) = self.sessions.get(&call) else {
             return;
         };
-        let Phase::Offered { leg, .. } = session.phase else {
+        let Phase::Offered {
+            leg,
+            job: agent_job,
+            ..
+        } = session.phase
+        else {
             return;
         };
+        let callback = session.callback.is_some();
         let node = session.node.clone();
-        if body.starts_with("+OK") {
+        let ok = body.starts_with("+OK");
+        let cause = body.trim().trim_start_matches("-ERR").trim().to_owned();
+        if job != agent_job && ok {
+            return self.customer_answered(call, received);
+        }
+        if job != agent_job {
+            return self.customer_unreached(call, &cause, at, received);
+        }
+        if ok && callback {
+            self.dial_customer(call, received);
+        } else if ok {
             let args = format!("{call} {leg}");
             self.send(
                 &node,
@@ -393,7 +403,6 @@ impl Engine {
                 Some(received),
             );
         } else {
-            let cause = body.trim().trim_start_matches("-ERR").trim().to_owned();
             self.offer_failed(
                 call,
                 OfferEnd::NoAnswer,
@@ -405,7 +414,14 @@ impl Engine {
     }
 
     fn on_bridged(&mut self, a: CallId, b: CallId, at: Timestamp) {
-        let call = if self.sessions.contains_key(&a) { a } else { b };
+        // The caller's leg, or for a callback the customer leg kefu originated.
+        let Some(call) = [a, b]
+            .into_iter()
+            .find(|c| self.sessions.contains_key(c))
+            .or_else(|| self.legs.get(&a).copied())
+        else {
+            return;
+        };
         let Some(session) = self.sessions.get_mut(&call) else {
             return;
         };
@@ -427,7 +443,7 @@ impl Engine {
     }
 
     /// The bridge ended (either leg hung up, or UNBRIDGE): the agent starts wrap-up.
-    fn end_talk(&mut self, channel: CallId, at: Timestamp) {
+    pub(super) fn end_talk(&mut self, channel: CallId, at: Timestamp) {
         let call = self.legs.get(&channel).copied().unwrap_or(channel);
         let Some(session) = self.sessions.get_mut(&call) else {
             return;
@@ -453,7 +469,10 @@ impl Engine {
         received: Instant,
     ) {
         if let Some(call) = self.legs.remove(&channel) {
-            return self.agent_leg_hung_up(call, channel, cause, by, at, received);
+            return self.leg_hung_up(call, channel, cause, by, at, received);
+        }
+        if self.caller_left_for_callback(channel, at) {
+            return;
         }
         let Some(session) = self.sessions.get(&channel) else {
             return;
@@ -501,6 +520,28 @@ impl Engine {
         self.carry_out(decisions, received);
     }
 
+    /// A leg kefu originated ended: an agent leg, or a callback's customer leg.
+    fn leg_hung_up(
+        &mut self,
+        call: CallId,
+        leg: CallId,
+        cause: &str,
+        by: HungUpBy,
+        at: Timestamp,
+        received: Instant,
+    ) {
+        let customer = self
+            .sessions
+            .get(&call)
+            .and_then(|s| s.callback.as_ref()?.dialling)
+            .is_some_and(|(c, _)| c == leg);
+        if customer {
+            self.customer_leg_hung_up(call, cause, by, at, received);
+        } else {
+            self.agent_leg_hung_up(call, leg, cause, by, at, received);
+        }
+    }
+
     fn agent_leg_hung_up(
         &mut self,
         call: CallId,
@@ -524,7 +565,7 @@ impl Engine {
                     other => other.as_str(),
                 };
                 session.mark(at, "agent_hung_up", json!({ "cause": cause, "by": by }));
-                self.end_talk(leg, at);
+                self.end_talk(call, at);
             }
             _ => {}
         }
@@ -558,7 +599,7 @@ impl Engine {
         let gone: Vec<CallId> = self
             .sessions
             .values()
-            .filter(|s| &s.node == node && !alive.contains(&s.call))
+            .filter(|s| &s.node == node && s.has_caller_channel() && !alive.contains(&s.call))
             .map(|s| s.call)
             .collect();
         let now = clock::monotonic();
@@ -571,7 +612,7 @@ impl Engine {
         {
             if let Some(call) = self.legs.remove(&leg) {
                 let lost = "LOST_WHILE_DISCONNECTED";
-                self.agent_leg_hung_up(call, leg, lost, HungUpBy::Unknown, at, now);
+                self.leg_hung_up(call, leg, lost, HungUpBy::Unknown, at, now);
             }
         }
         for call in gone {

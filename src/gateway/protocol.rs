@@ -118,6 +118,10 @@ pub struct ScreenPop {
     pub recent_calls: Vec<RecentCall>,
     /// Their unresolved complaints.
     pub open_complaints: Vec<RecentCall>,
+    /// A callback: the number kefu dials once the agent answers (the caller is no longer
+    /// on the line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_number: Option<String>,
 }
 
 /// Messages to the agent's client.

@@ -105,7 +105,7 @@ impl Router {
         let max_wait = self.queues[q].spec.max_wait;
         let mut decisions = Vec::new();
         for (_, enqueued_at, _, call) in to_place {
-            if now >= enqueued_at.plus(max_wait) {
+            if self.overflow_due(call, now) {
                 decisions.extend(self.overflow_out_of_line(call));
             } else {
                 let step = self.step_at(q, now.since(enqueued_at));

@@ -18,6 +18,7 @@ fn settings() -> RouterSettings {
         not_ready_after_no_answer: Duration::from_secs(30),
         ring_timeout: Duration::from_secs(20),
         wrap_up: Duration::from_secs(30),
+        callback_ring_timeout: Duration::from_secs(30),
     }
 }
 
@@ -60,6 +61,7 @@ fn call(n: u128, queue: &str, priority: i32, at: Timestamp) -> CallSpec {
         priority,
         account_manager: None,
         enqueued_at: at,
+        callback: false,
     }
 }
 
@@ -1654,7 +1656,7 @@ mod properties {
                             waiting_or_offered.retain(|c| c != call);
                         } else {
                             // moved: re-enters q1 with its original enqueue time
-                            let spec = CallSpec { call: *call, queue: QueueId::new("q1"), priority: 0, account_manager: None, enqueued_at: now };
+                            let spec = CallSpec { call: *call, queue: QueueId::new("q1"), priority: 0, account_manager: None, enqueued_at: now, callback: false };
                             let more = r.enqueue(spec, now);
                             if more.iter().any(|d| matches!(d, Decision::Overflow { .. })) {
                                 overflowed += 1;
@@ -1776,4 +1778,75 @@ mod properties {
             }
         }
     }
+}
+
+fn callback(n: u128, at: Timestamp) -> CallSpec {
+    CallSpec {
+        callback: true,
+        ..call(n, "general", 0, at)
+    }
+}
+
+#[test]
+fn a_callback_waits_for_agents_when_nobody_is_logged_in_and_never_overflows() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(
+        r.enqueue(callback(1, t(0)), t(0)).is_empty(),
+        "nobody logged in: a callback waits (a caller on the line would overflow)"
+    );
+    assert!(
+        r.tick(t(3600)).is_empty(),
+        "past the max wait: still waiting"
+    );
+    assert_eq!(r.queue_views()[0].waiting, 1);
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(3601)),
+        vec![offer(1, "a1")]
+    );
+}
+
+#[test]
+fn a_callback_keeps_its_place_ahead_of_later_callers() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    r.login(&AgentId::new("a1"), t(0));
+    assert!(r.enqueue(call(2, "general", 0, t(10)), t(10)).is_empty());
+    // The callback comes back (after its caller hung up) with its first enqueue time.
+    assert!(r.enqueue(callback(1, t(0)), t(20)).is_empty());
+    assert_eq!(r.calls_ahead(id(2)), Some(1));
+    assert_eq!(
+        r.make_available(&AgentId::new("a1"), t(30)),
+        vec![offer(1, "a1")]
+    );
+}
+
+#[test]
+fn a_callback_offer_rings_the_agent_and_then_the_customer_before_it_expires() {
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(r.enqueue(callback(1, t(0)), t(0)), vec![offer(1, "a1")]);
+    // ring timeout 20 s + the customer's 30 s + 1 s.
+    assert!(r.tick(t(50)).is_empty());
+    assert_eq!(
+        r.tick(t(51)),
+        vec![Decision::OfferExpired {
+            call: id(1),
+            agent: AgentId::new("a1")
+        }]
+    );
+    assert_eq!(
+        r.agent_state(&AgentId::new("a1")),
+        Some(AgentState::NotReady)
+    );
+
+    // The customer did not answer in time: the engine takes the call out until its next
+    // try, and the agent is available at once (it was not their doing).
+    let mut r = billing_router(vec![agent("a1", &["general"], &[("billing", 7)])]);
+    assert!(r.make_available(&AgentId::new("a1"), t(0)).is_empty());
+    assert_eq!(r.enqueue(callback(1, t(0)), t(0)), vec![offer(1, "a1")]);
+    assert_eq!(r.remove_call(id(1), t(40)), vec![]);
+    assert_eq!(
+        r.agent_state(&AgentId::new("a1")),
+        Some(AgentState::Available)
+    );
+    assert_eq!(r.queue_views()[0].waiting, 0);
 }
