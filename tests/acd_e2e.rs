@@ -616,6 +616,8 @@ async fn a_queue_overflowing_to_callback_calls_the_caller_back_when_an_agent_is_
     );
     // The call still waits in general (its place kept) though nobody is on the line.
     w.waiting("general", 1).await;
+    let queues = live_queues_until(w.test.http, |q| figure(q, "general", "callbacks") == 1).await;
+    assert_eq!(figure(&queues, "general", "callbacks"), 1, "{queues}");
     agent.set_available().await;
     let pop = agent
         .wait_for(|m| match m {

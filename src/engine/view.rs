@@ -22,6 +22,8 @@ pub struct QueueFigures {
     pub name: String,
     /// Calls waiting now (being offered included).
     pub waiting: usize,
+    /// Of those, callbacks: the customer is not on the line and will be called back.
+    pub callbacks: usize,
     /// Longest current wait, ms.
     pub longest_wait_ms: i64,
     /// Agents available in the queue now.
@@ -136,6 +138,7 @@ impl Engine {
         self.live.roll_day(super::day_of(now));
         let day_start = Timestamp::from_millis(super::day_of(now) * 86_400_000);
         let waiting = self.waiting_by_tier(now);
+        let callbacks = self.callbacks_by_queue();
         let agent_counts = self.router.agents_by_state();
         let queues: Vec<QueueFigures> = self
             .router
@@ -148,6 +151,7 @@ impl Engine {
                 QueueFigures {
                     name: view.queue.to_string(),
                     waiting: view.waiting,
+                    callbacks: callbacks.get(&view.queue).copied().unwrap_or(0),
                     longest_wait_ms: view
                         .oldest_enqueued_at
                         .map(|t| now.since(t).as_millis() as i64)
@@ -214,6 +218,19 @@ impl Engine {
             entry.1 = entry.1.max(now.since(enqueued).as_millis() as i64);
         }
         waiting
+    }
+
+    /// Callbacks waiting (or being offered) per queue.
+    fn callbacks_by_queue(&self) -> HashMap<QueueId, usize> {
+        let mut callbacks = HashMap::new();
+        for session in self.sessions.values().filter(|s| s.callback.is_some()) {
+            if let (Phase::Queued | Phase::Offered { .. }, Some(queue)) =
+                (&session.phase, &session.queue)
+            {
+                *callbacks.entry(queue.clone()).or_default() += 1;
+            }
+        }
+        callbacks
     }
 
     /// The tiers of one queue with calls today or waiting now.
