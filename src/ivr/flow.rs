@@ -91,6 +91,9 @@ pub(crate) enum Node {
         channel: Vec<(String, String)>,
         next: NodeIx,
     },
+    /// Offers a call back when the wait of the queue of `next` (a `queue` node) is long;
+    /// otherwise, and whenever the caller does not finish, goes on to `next`.
+    CallbackOffer(Box<CallbackOffer>),
     /// Ends the IVR in a queue.
     Queue {
         queue: QueueId,
@@ -117,6 +120,27 @@ pub(crate) struct Input {
     pub timeout: Duration,
     /// Whole-input pattern (no spaces: the application's arguments are space-separated).
     pub pattern: String,
+}
+
+/// A `callback_offer` node: three questions, each a digits prompt.
+#[derive(Debug)]
+pub(crate) struct CallbackOffer {
+    /// A `queue` node (checked at load): its queue's wait is checked, and the call back
+    /// takes its queue, priority bonus, skills and reason.
+    pub next: NodeIx,
+    /// Offered only when the estimated wait is known and longer.
+    pub wait_above: Duration,
+    /// "Press 1 to be called back on this number, 2 for another": one key, `[12]`.
+    pub offer: Input,
+    /// "Type the number, then #": `min..=max` digits.
+    pub number: Input,
+    /// "We will call you back on": the number's digits and `confirm_keys` follow it in one
+    /// playlist; one key, `[12]`.
+    pub confirm: Input,
+    /// "Press 1 if that is right, 2 to give another number".
+    pub confirm_keys: String,
+    /// Played before the hang-up once the caller confirmed.
+    pub goodbye: String,
 }
 
 /// Where a lookup takes its key.

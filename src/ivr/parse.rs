@@ -1,5 +1,8 @@
 //! Flow file text → a validated [`Flow`], or every error found, each pointing at the line
-//! and column of the key or value at fault. Pure: the text comes from `files`.
+//! and column of the key or value at fault. Pure: the text comes from `files`. The
+//! `callback_offer` node's fields are checked in `callback`.
+
+mod callback;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -56,6 +59,10 @@ struct RawNode {
     kind: Spanned<String>,
     prompt: Option<Spanned<Prompts>>,
     invalid_prompt: Option<Spanned<String>>,
+    number_prompt: Option<Spanned<String>>,
+    confirm_prompt: Option<Spanned<String>>,
+    confirm_keys_prompt: Option<Spanned<String>>,
+    goodbye_prompt: Option<Spanned<String>>,
     next: Option<Spanned<String>>,
     on_fail: Option<Spanned<String>>,
     options: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
@@ -80,6 +87,7 @@ struct RawNode {
     number: Option<Spanned<String>>,
     flow: Option<Spanned<String>>,
     cause: Option<Spanned<String>>,
+    wait_above: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -170,9 +178,15 @@ fn build(name: &str, raw: RawFlow, known: &Known, check: &mut Checker) -> Option
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
+    let kinds: HashMap<&str, &str> = raw
+        .nodes
+        .iter()
+        .map(|(name, n)| (name.as_str(), n.get_ref().kind.get_ref().as_str()))
+        .collect();
     let hours = hours(&raw.hours, check);
     let resolve = Resolver {
         index: &index,
+        kinds: &kinds,
         known,
         vars: &raw.vars,
         hours: &hours,
@@ -191,12 +205,12 @@ fn build(name: &str, raw: RawFlow, known: &Known, check: &mut Checker) -> Option
         .collect();
     let start = start?;
     let nodes: Vec<Node> = nodes.into_iter().collect::<Option<_>>()?;
-    let kinds: Vec<Range<usize>> = raw
+    let kind_spans: Vec<Range<usize>> = raw
         .nodes
         .values()
         .map(|n| n.get_ref().kind.span())
         .collect();
-    graph_checks(start, &nodes, &names, &kinds, check);
+    graph_checks(start, &nodes, &names, &kind_spans, check);
     Some(Flow {
         name: name.to_owned(),
         start,
@@ -281,6 +295,8 @@ fn hours(
 /// Resolves names in nodes: targets, queues, skills, tiers, flows, variables, hours.
 struct Resolver<'a> {
     index: &'a HashMap<&'a str, NodeIx>,
+    /// Each node's `kind`, by name (a `callback_offer` must lead to a `queue` node).
+    kinds: &'a HashMap<&'a str, &'a str>,
     known: &'a Known,
     vars: &'a BTreeMap<String, String>,
     hours: &'a BTreeMap<String, Hours>,
@@ -466,6 +482,7 @@ impl Resolver<'_> {
                     reason: raw.reason.clone(),
                 })
             }
+            "callback_offer" => self.callback_offer(raw, check),
             "transfer" => match (&raw.number, &raw.flow) {
                 (Some(n), None) if is_dialable(n.get_ref()) => {
                     Some(Node::TransferNumber(n.get_ref().clone()))
@@ -506,7 +523,7 @@ impl Resolver<'_> {
             other => {
                 check.error(
                     raw.kind.span(),
-                    format!("unknown node kind `{other}` (play, menu, collect, survey, lookup_customer, branch, set, queue, transfer, hangup)"),
+                    format!("unknown node kind `{other}` (play, menu, collect, survey, lookup_customer, branch, set, queue, callback_offer, transfer, hangup)"),
                 );
                 None
             }
@@ -543,6 +560,20 @@ impl Resolver<'_> {
             "branch" => &["cases", "otherwise"],
             "set" => &["vars", "channel", "next"],
             "queue" => &["queue", "priority_bonus", "skills", "reason"],
+            "callback_offer" => &[
+                "next",
+                "wait_above",
+                "prompt",
+                "number_prompt",
+                "confirm_prompt",
+                "confirm_keys_prompt",
+                "goodbye_prompt",
+                "invalid_prompt",
+                "tries",
+                "timeout",
+                "min",
+                "max",
+            ],
             "transfer" => &["number", "flow"],
             "hangup" => &["cause"],
             _ => return,
@@ -550,6 +581,10 @@ impl Resolver<'_> {
         let present = [
             ("prompt", raw.prompt.is_some()),
             ("invalid_prompt", raw.invalid_prompt.is_some()),
+            ("number_prompt", raw.number_prompt.is_some()),
+            ("confirm_prompt", raw.confirm_prompt.is_some()),
+            ("confirm_keys_prompt", raw.confirm_keys_prompt.is_some()),
+            ("goodbye_prompt", raw.goodbye_prompt.is_some()),
             ("next", raw.next.is_some()),
             ("on_fail", raw.on_fail.is_some()),
             ("options", raw.options.is_some()),
@@ -574,6 +609,7 @@ impl Resolver<'_> {
             ("number", raw.number.is_some()),
             ("flow", raw.flow.is_some()),
             ("cause", raw.cause.is_some()),
+            ("wait_above", raw.wait_above.is_some()),
         ];
         for (field, set) in present {
             if set && !allowed.contains(&field) {
@@ -662,11 +698,23 @@ impl Resolver<'_> {
         pattern: String,
         check: &mut Checker,
     ) -> Option<Input> {
+        let prompt = self.one_prompt(raw, check);
+        let settings = self.digit_settings(raw, check);
+        Some(settings.input(prompt?, min, max, pattern))
+    }
+
+    /// The `prompt` of a digits node: one sound file.
+    fn one_prompt(&self, raw: &RawNode, check: &mut Checker) -> Option<String> {
         let prompt = self.prompts(raw, check)?;
         if prompt.len() != 1 {
             let span = raw.prompt.as_ref().map_or(raw.kind.span(), Spanned::span);
             check.error(span, "a digits prompt is one sound file");
         }
+        prompt.into_iter().next()
+    }
+
+    /// `invalid_prompt`, `tries` and `timeout` of a node that asks for digits.
+    fn digit_settings(&self, raw: &RawNode, check: &mut Checker) -> DigitSettings {
         let invalid_prompt = match &raw.invalid_prompt {
             Some(p) => {
                 self.check_prompt(p.get_ref(), p.span(), check);
@@ -692,15 +740,11 @@ impl Resolver<'_> {
             },
             None => DEFAULT_TIMEOUT,
         };
-        Some(Input {
-            prompt: prompt.into_iter().next()?,
+        DigitSettings {
             invalid_prompt,
-            min,
-            max,
             tries,
             timeout,
-            pattern,
-        })
+        }
     }
 
     fn pattern(&self, pattern: &Spanned<String>, check: &mut Checker) -> Option<String> {
@@ -836,6 +880,27 @@ impl Resolver<'_> {
     }
 }
 
+/// What every digits prompt of a node shares: `invalid_prompt`, `tries`, `timeout`.
+struct DigitSettings {
+    invalid_prompt: String,
+    tries: u32,
+    timeout: Duration,
+}
+
+impl DigitSettings {
+    fn input(&self, prompt: String, min: u32, max: u32, pattern: String) -> Input {
+        Input {
+            prompt,
+            invalid_prompt: self.invalid_prompt.clone(),
+            min,
+            max,
+            tries: self.tries,
+            timeout: self.timeout,
+            pattern,
+        }
+    }
+}
+
 /// Unreachable nodes, and loops a call could go round forever without pressing a key.
 fn graph_checks(
     start: NodeIx,
@@ -859,7 +924,8 @@ fn graph_checks(
             );
         }
     }
-    // Among nodes that take no input, any cycle repeats forever.
+    // Among nodes that take no input, any cycle repeats forever. A `callback_offer` counts
+    // as one (with a short wait it asks nothing); it only leads to a `queue` node anyway.
     let silent = |n: &Node| {
         !matches!(
             n,
@@ -912,6 +978,7 @@ fn successors(node: &Node) -> Vec<NodeIx> {
             options, on_fail, ..
         } => options.values().copied().chain([*on_fail]).collect(),
         Node::Collect { next, on_fail, .. } => vec![*next, *on_fail],
+        Node::CallbackOffer(offer) => vec![offer.next],
         Node::Lookup {
             found, not_found, ..
         } => vec![*found, *not_found],

@@ -1,6 +1,9 @@
 //! One call's run through a flow: a small state machine. Each method returns the next
 //! [`Step`] for the engine to carry out; the run then waits for the matching report
-//! (`on_app_done`, `on_customer`). Pure: time arrives as `now`.
+//! (`on_app_done`, `on_customer`). Pure: time arrives as `now`. The `callback_offer` node's
+//! questions are in `callback`.
+
+mod callback;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -30,6 +33,8 @@ pub struct IvrRun {
     path: Vec<PathStep>,
     /// The score a `survey` node got, 1–5.
     survey_score: Option<u8>,
+    /// Which question of a `callback_offer` node the caller is answering.
+    callback: Option<callback::Question>,
 }
 
 impl IvrRun {
@@ -58,6 +63,7 @@ impl IvrRun {
             steps: 0,
             path: Vec::new(),
             survey_score: None,
+            callback: None,
         };
         let step = run.enter(run.at, ctx, now);
         (run, step)
@@ -117,6 +123,7 @@ impl IvrRun {
                 }
                 self.enter(*next, ctx, now)
             }
+            Node::CallbackOffer(offer) => self.on_callback_answer(offer, result, ctx, now),
             // A report for a node that started no application: a stale event, stay put.
             Node::Lookup { .. }
             | Node::Branch { .. }
@@ -174,19 +181,12 @@ impl IvrRun {
     /// Enters nodes until one needs FreeSWITCH, the database or the engine.
     fn enter(&mut self, mut ix: NodeIx, ctx: &CallContext, now: Timestamp) -> Step {
         let flow = self.flow.clone();
+        self.callback = None;
         loop {
-            self.steps += 1;
-            if self.steps > MAX_STEPS {
-                return Step::Hangup {
-                    cause: CUT_CAUSE.into(),
-                };
+            if !self.record(flow.names[ix].clone(), now) {
+                return cut();
             }
             self.at = ix;
-            self.path.push(PathStep {
-                node: flow.names[ix].clone(),
-                digits: None,
-                at: now,
-            });
             match &flow.nodes[ix] {
                 Node::Play { prompts, .. } => {
                     return Step::Execute {
@@ -202,6 +202,10 @@ impl IvrRun {
                         arg: self.digits_arg(input),
                     };
                 }
+                Node::CallbackOffer(offer) => match self.offer_callback(offer, ctx) {
+                    Some(step) => return step,
+                    None => ix = offer.next,
+                },
                 Node::Lookup { by, not_found, .. } => {
                     let by = match by {
                         LookupBy::CallerNumber => LookupKey::CallerNumber,
@@ -274,6 +278,20 @@ impl IvrRun {
             && case.queue.as_ref().is_none_or(|q| queue_holds(q, ctx))
     }
 
+    /// Counts one step of the run and adds it to the path; false once the run is too long.
+    fn record(&mut self, node: String, now: Timestamp) -> bool {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return false;
+        }
+        self.path.push(PathStep {
+            node,
+            digits: None,
+            at: now,
+        });
+        true
+    }
+
     fn note_digits(&mut self, result: &AppResult) {
         if let (AppResult::Digits(d), Some(last)) = (result, self.path.last_mut()) {
             last.digits = Some(d.clone());
@@ -293,13 +311,18 @@ impl IvrRun {
     /// <invalid_prompt> <var> <regex> <digit_timeout_ms>`; the digits come back in
     /// `kefu_digits`, which the ESL layer reads.
     fn digits_arg(&self, input: &Input) -> String {
+        self.digits_arg_playing(input, &self.expand(&input.prompt))
+    }
+
+    /// [`Self::digits_arg`] with a prompt built at run time (variables already expanded).
+    fn digits_arg_playing(&self, input: &Input, prompt: &str) -> String {
         format!(
             "{} {} {} {} # {} {} kefu_digits ^{}$ {}",
             input.min,
             input.max,
             input.tries,
             input.timeout.as_millis(),
-            self.expand(&input.prompt),
+            prompt,
             self.expand(&input.invalid_prompt),
             input.pattern,
             DIGIT_TIMEOUT_MS,
@@ -329,6 +352,13 @@ fn queue_holds(condition: &QueueCondition, ctx: &CallContext) -> bool {
     }) && condition
         .agents_below
         .is_none_or(|n| live.agents_serving(&condition.queue) < n)
+}
+
+/// The hang-up of a run that passed [`MAX_STEPS`].
+fn cut() -> Step {
+    Step::Hangup {
+        cause: CUT_CAUSE.into(),
+    }
 }
 
 fn set_channel((name, value): (String, String)) -> Step {

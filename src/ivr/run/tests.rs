@@ -1,4 +1,7 @@
-//! The interpreter on the shipped flows and on small flows written here.
+//! The interpreter on the shipped flows and on small flows written here; the
+//! `callback_offer` node in `callback`.
+
+mod callback;
 
 use std::sync::Arc;
 
@@ -153,6 +156,7 @@ fn a_known_platinum_caller_reaches_the_queue_they_choose() {
             ("identify", None),
             ("hours", None),
             ("main_menu", Some("1")),
+            ("offer_inquiry", None), // no call back offered: the wait is not known
             ("inquiry", None),
         ]
     );
@@ -462,6 +466,9 @@ fn report() -> impl Strategy<Value = Report> {
         Just(Report::App(AppResult::Done)),
         Just(Report::App(AppResult::NoInput)),
         "[0-9*#]{1,7}".prop_map(|d| Report::App(AppResult::Digits(d))),
+        // The keys that go deeper, and numbers to call back.
+        Just(Report::App(AppResult::Digits("1".into()))),
+        "[0-9]{6,15}".prop_map(|d| Report::App(AppResult::Digits(d))),
         Just(Report::Customer(None)),
         Just(Report::Customer(Some("platinum"))),
         Just(Report::Customer(Some("gold"))),
@@ -470,18 +477,27 @@ fn report() -> impl Strategy<Value = Report> {
 
 proptest! {
     /// Whatever FreeSWITCH and the database report, in any order, a run through the shipped
-    /// flows ends in a queue, a transfer or a hang-up, without panicking.
+    /// flows ends in a queue, a call back, a transfer or a hang-up, without panicking, with
+    /// the wait unknown or long enough for the call-back offer.
     #[test]
     fn any_reports_through_main_end_in_a_final_step(
         reports in prop::collection::vec(report(), 0..60),
         hour in 0u32..24,
+        long_wait in any::<bool>(),
     ) {
         let standard = TierId::new("standard");
-        let c = ctx(&standard);
+        let long = Figures { wait: Some(std::time::Duration::from_secs(900)), serving: 1 };
+        let c = CallContext {
+            queues: if long_wait { &long } else { &QUIET },
+            ..ctx(&standard)
+        };
         let now = utc(2026, 12, 4, hour, 0);
         let (mut run, mut step) = IvrRun::start(main_flow(), &c, now);
         for r in reports {
-            if matches!(step, Step::Enqueue { .. } | Step::Transfer { .. } | Step::Hangup { .. }) {
+            if matches!(
+                step,
+                Step::Enqueue { .. } | Step::Callback { .. } | Step::Transfer { .. } | Step::Hangup { .. }
+            ) {
                 break;
             }
             if step == (Step::StartFlow { flow: "after_hours".into() }) {
