@@ -1,7 +1,7 @@
 //! The shipped `main.toml` end to end against the simulated FreeSWITCH over TCP: an unknown
 //! caller who types an account number, an after-hours call, a caller who presses nothing at
-//! the main menu, and a caller who hangs up mid-prompt. (A known platinum caller's full run
-//! is `tests/call_flow.rs`.)
+//! the main menu, a caller who hangs up mid-prompt, and a caller who takes the callback
+//! offer and is called back. (A known platinum caller's full run is `tests/call_flow.rs`.)
 //!
 //! The office hours are moved to a time zone where the office is open (or closed) right now,
 //! so each test takes the same path whenever it runs.
@@ -289,4 +289,112 @@ async fn set_sends_channel_variables_and_transfer_hands_the_call_to_the_dialplan
         switch.commands()
     );
     test.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_caller_facing_a_wait_takes_the_callback_offer_and_is_called_back_in_turn() {
+    // The shipped flow offers a call back above 3 minutes of estimated wait; here above
+    // none, so that ten quick calls (the estimate's minimum) make the offer come.
+    let flows = shipped_flows(true);
+    let main = flows.path().join("main.toml");
+    let text = std::fs::read_to_string(&main).expect("main.toml");
+    assert!(
+        text.contains("wait_above = \"3m\""),
+        "the shipped threshold moved"
+    );
+    std::fs::write(
+        &main,
+        text.replace("wait_above = \"3m\"", "wait_above = \"0s\""),
+    )
+    .expect("write main.toml");
+    let switch = fake_switch(fast()).await;
+    let dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = dir;
+        config.flows.survey = None;
+        point_at(config, &switch);
+    })
+    .await;
+    // Globex (known, gold): English, 1 for an inquiry. No estimate yet: straight to the queue.
+    const GLOBEX: &str = "+15559876543";
+    let stop_agents = tokio_util::sync::CancellationToken::new();
+    let url = format!("ws://{}/ws/agent", test.http);
+    let behaviour = kefu::sim::agents::AgentBehaviour {
+        wrap_up: Duration::from_millis(10),
+        reject_probability: 0.0,
+    };
+    let helpers: Vec<_> = ["1001", "1007"]
+        .into_iter()
+        .map(|id| {
+            tokio::spawn(kefu::sim::agents::run_agent(
+                url.clone(),
+                kefu::domain::AgentId::new(id),
+                "demo".into(),
+                behaviour.clone(),
+                stop_agents.clone(),
+            ))
+        })
+        .collect();
+    for _ in 0..10 {
+        switch.place_call(caller(GLOBEX, &["2", "1"]));
+    }
+    get_json_until(
+        test.http,
+        "/api/calls?queue=general&outcome=answered",
+        |v| v["calls"].as_array().is_some_and(|c| c.len() >= 10),
+    )
+    .await;
+    stop_agents.cancel();
+    for helper in helpers {
+        helper.await.expect("agent task");
+    }
+    // One agent logged in, not yet available: the estimate is known and the call must wait.
+    let mut agent = AgentClient::login(test.http, "1002", "demo").await;
+    // English, inquiry, 1 = call me back on this number, 1 = that is right.
+    let call = switch.place_call(caller(GLOBEX, &["2", "1", "1", "1"]));
+    let left = async {
+        loop {
+            let report = switch.calls().into_iter().find(|c| c.call == call);
+            if report.is_some_and(|r| r.ended.is_some()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), left)
+        .await
+        .expect("the caller hung up after the goodbye");
+    assert!(
+        switch
+            .commands()
+            .iter()
+            .any(|c| c.contains("kefu/en/callback_goodbye.wav")),
+        "the goodbye was played in the caller's language"
+    );
+    agent.set_available().await;
+    let (offered, pop) = offer(&mut agent).await;
+    assert_eq!(offered, call);
+    assert_eq!(pop.callback_number.as_deref(), Some(GLOBEX));
+    assert_eq!(
+        (pop.queue.as_str(), pop.reason.as_deref()),
+        ("general", Some("inquiry"))
+    );
+    let path = path_of(&pop);
+    assert!(
+        path.contains(&("offer_inquiry".into(), Some("1".into())))
+            && path.contains(&("offer_inquiry:confirm".into(), Some("1".into()))),
+        "{path:?}"
+    );
+    agent
+        .wait_for(|m| matches!(m, ServerMessage::CallConnected { .. }).then_some(()))
+        .await;
+    assert!(
+        switch
+            .commands()
+            .iter()
+            .any(|c| c.contains(&format!("sofia/gateway/pstn/{GLOBEX} &park()"))),
+        "the customer was dialled"
+    );
+    test.app.shutdown().await;
+    switch.shutdown().await;
 }
