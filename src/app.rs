@@ -32,6 +32,8 @@ use crate::telemetry::Metrics;
 pub struct RunningApp {
     /// The HTTP address actually bound (port 0 resolved).
     pub http_addr: SocketAddr,
+    /// The outbound-mode listener's address, when `[outbound]` is configured.
+    pub outbound_addr: Option<SocketAddr>,
     /// The engine's handle.
     pub engine: EngineHandle,
     /// The database.
@@ -155,6 +157,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         reports: gateway::reports::ReportSettings::from_config(&config),
         flows: flows.clone(),
     };
+    let outbound_addr = match &config.outbound {
+        Some(outbound) => Some(spawn_outbound(outbound.listen, &cancel, &tracker).await?),
+        None => None,
+    };
     let listener = listen(config.http.bind)
         .with_context(|| format!("binding http.bind = {}", config.http.bind))?;
     let http_addr = listener.local_addr()?;
@@ -170,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     tracing::info!(http = %http_addr, "kefu started");
     Ok(RunningApp {
         http_addr,
+        outbound_addr,
         engine: handle,
         store,
         hub,
@@ -180,6 +187,27 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         cancel,
         tracker,
     })
+}
+
+/// Binds `[outbound] listen` and accepts the dialplan's `socket` connections there.
+async fn spawn_outbound(
+    addr: SocketAddr,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding outbound.listen = {addr}"))?;
+    let bound = listener.local_addr()?;
+    let settings = crate::esl::outbound::OutboundSettings {
+        max_frame_bytes: crate::esl::DEFAULT_MAX_FRAME_BYTES,
+        reply_timeout: Duration::from_secs(5),
+    };
+    let listening =
+        crate::esl::outbound::listen(listener, settings, cancel.clone(), tracker.clone());
+    tracker.spawn(listening);
+    tracing::info!(outbound = %bound, "listening for the dialplan's socket application");
+    Ok(bound)
 }
 
 /// The agent-state spill file, beside the calls' one (`spill.jsonl` → `spill.agent-states.jsonl`).

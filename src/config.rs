@@ -82,6 +82,17 @@ pub struct Config {
     /// Calling customers back.
     #[serde(default)]
     pub callback: CallbackConfig,
+    /// A listener for the dialplan's `socket` application (outbound mode); off when absent.
+    #[serde(default)]
+    pub outbound: Option<OutboundConfig>,
+}
+
+/// `[outbound]`: FreeSWITCH hands calls over with `socket <host>:<port> async full`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Where to listen (FreeSWITCH's default for `socket` is port 8084).
+    pub listen: SocketAddr,
 }
 
 /// `[callback]`: how kefu calls back a customer who chose not to wait (an IVR

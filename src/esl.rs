@@ -1,6 +1,7 @@
 //! FreeSWITCH adapter: the event-socket wire protocol (`frame`, `event`, `command`), one
-//! socket (`connection`), one node with reconnects (`node`), and the only place that knows
-//! header names (`translate`). `EslError` is the boundary's error type.
+//! socket (`connection`), one node with reconnects (`node`), the listener for the dialplan's
+//! `socket` application (`outbound`), and the only place that knows header names
+//! (`translate`). `EslError` is the boundary's error type.
 //!
 //! Flow: `connection` reads bytes -> `frame` cuts frames -> `event` classifies and decodes
 //! them -> `translate` makes `call::Event`s for the engine; the engine's `Command`s go back
@@ -12,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod node;
+pub mod outbound;
 pub mod translate;
 
 pub use command::Command;

@@ -12,6 +12,7 @@ mod api;
 mod app;
 mod channel;
 mod connection;
+mod socket;
 mod switch;
 pub mod wire;
 
@@ -95,6 +96,9 @@ pub struct CallerScript {
     pub talk: Option<Duration>,
     /// Arrive already answered by the dialplan (CHANNEL_ANSWER before CHANNEL_PARK).
     pub answered: bool,
+    /// The dialplan hands the call over with `socket <addr> async full` (outbound mode)
+    /// instead of parking it.
+    pub socket: Option<SocketAddr>,
 }
 
 impl CallerScript {
@@ -110,7 +114,14 @@ impl CallerScript {
             hangup_after: None,
             talk: None,
             answered: true,
+            socket: None,
         }
+    }
+
+    /// The dialplan runs `socket <addr> async full` for this call (outbound mode).
+    pub fn via_socket(mut self, addr: SocketAddr) -> Self {
+        self.socket = Some(addr);
+        self
     }
 
     /// Sets the caller name.

@@ -529,7 +529,7 @@ async fn next_incoming(
     }
 }
 
-fn describe(incoming: &Incoming) -> String {
+pub(super) fn describe(incoming: &Incoming) -> String {
     match incoming {
         Incoming::AuthRequest => "auth/request".into(),
         Incoming::CommandReply(text, _) => format!("command/reply {text}"),

@@ -218,16 +218,33 @@ impl Switch {
         if ch.parked.is_some() {
             return;
         }
-        ch.set_var("current_application", "park");
-        ch.last_app = "park".to_string();
+        ch.set_var("current_application", &app.name);
+        ch.last_app.clone_from(&app.name);
         ch.state = ("CS_EXECUTE", 4);
         let exec = exec_headers(&app);
         self.channel_event(st, uuid, "CHANNEL_EXECUTE", &[], &as_refs(&exec));
-        if let Some(ch) = st.channels.get_mut(uuid) {
-            ch.parked = Some(app);
+        self.park_in(st, uuid, app);
+    }
+
+    /// Parks the channel inside `app` (park itself, or `socket` once `connect` came).
+    pub(crate) fn park_in(self: &Arc<Self>, st: &mut State, uuid: &str, app: AppCall) {
+        match st.channels.get_mut(uuid) {
+            Some(ch) if ch.parked.is_none() => ch.parked = Some(app),
+            _ => return,
         }
         self.channel_event(st, uuid, "CHANNEL_PARK", &[], &[]);
         self.run_next(st, uuid);
+    }
+
+    /// CHANNEL_EXECUTE of an application that holds the channel itself (`socket`).
+    pub(crate) fn announce_execute(&self, st: &mut State, uuid: &str, app: &AppCall) {
+        if let Some(ch) = st.channels.get_mut(uuid) {
+            ch.set_var("current_application", &app.name);
+            ch.last_app.clone_from(&app.name);
+            ch.state = ("CS_EXECUTE", 4);
+        }
+        let exec = exec_headers(app);
+        self.channel_event(st, uuid, "CHANNEL_EXECUTE", &[], &as_refs(&exec));
     }
 
     /// UNPARK and park's EXECUTE_COMPLETE (bridge, hangup).

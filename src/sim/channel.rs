@@ -86,6 +86,9 @@ pub(crate) struct Channel {
     pub job: Option<super::switch::Job>,
     pub dial_string: String,
     pub last_app: String,
+    /// Inbound via the `socket` application: cancelled when the channel ends, so the
+    /// socket's task sends the disconnect notice and closes.
+    pub socket: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Channel {
@@ -119,6 +122,7 @@ impl Channel {
             job: None,
             dial_string: String::new(),
             last_app: String::new(),
+            socket: None,
         }
     }
 

@@ -218,6 +218,11 @@ impl Switch {
         self.lock().phones.insert(dial_string.to_string(), phone);
     }
 
+    /// Runs a task of the switch's (stopped and awaited at shutdown).
+    pub(crate) fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn_on(task, &self.runtime);
+    }
+
     pub(crate) fn schedule(self: &Arc<Self>, after: Duration, uuid: &str, timer: Timer) {
         let sw = Arc::clone(self);
         let uuid = uuid.to_string();
@@ -371,8 +376,12 @@ impl Switch {
         for (n, v) in vars {
             ch.set_var(n, v);
         }
-        let (patience, hangup_after, answered) =
-            (script.patience, script.hangup_after, script.answered);
+        let (patience, hangup_after, answered, socket) = (
+            script.patience,
+            script.hangup_after,
+            script.answered,
+            script.socket,
+        );
         let index = st.reports.len();
         st.report_index.insert(uuid.clone(), index);
         st.reports.push(SimCallReport {
@@ -397,7 +406,10 @@ impl Switch {
             let app = AppCall::new("answer", "");
             self.start_app(&mut st, &uuid, app);
         }
-        self.start_park(&mut st, &uuid, AppCall::new("park", ""));
+        match socket {
+            Some(addr) => self.start_socket(&mut st, &uuid, addr),
+            None => self.start_park(&mut st, &uuid, AppCall::new("park", "")),
+        }
         drop(st);
         self.schedule(patience, &uuid, Timer::Patience);
         if let Some(after) = hangup_after {
@@ -532,6 +544,9 @@ impl Switch {
         };
         if ch.hangup_cause.is_some() {
             return;
+        }
+        if let Some(socket) = ch.socket.take() {
+            socket.cancel();
         }
         let during = match (&ch.current, &ch.parked, ch.direction) {
             (Some((app, _)), _, _) => app.name.clone(),
