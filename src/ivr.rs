@@ -184,7 +184,8 @@ pub enum Step {
         reason: Option<String>,
         /// The number the caller confirmed.
         number: crate::domain::CallbackNumber,
-        /// The prompt played before the hang-up (variables expanded).
+        /// The prompt played before the hang-up (variables expanded): a sound path, or
+        /// `say:` text, for `playback` as it is (unquoted).
         goodbye: String,
     },
     /// The IVR is done: transfer the call to a number through the dialplan.

@@ -12,6 +12,15 @@ use crate::domain::{QueueId, Skill, TierId, Timestamp};
 /// A node's index in its flow.
 pub(crate) type NodeIx = usize;
 
+/// How a text prompt starts once loaded (`say:` or `speak:` in the file): FreeSWITCH's
+/// switch_ivr_play_file speaks the rest with the channel's `tts_engine` and `tts_voice`.
+pub(crate) const TEXT_PREFIX: &str = "say:";
+
+/// Whether a loaded prompt is text for the TTS engine rather than a sound path.
+pub(crate) fn is_text(prompt: &str) -> bool {
+    prompt.starts_with(TEXT_PREFIX)
+}
+
 /// One IVR flow (one file).
 #[derive(Debug)]
 pub struct Flow {
@@ -112,7 +121,9 @@ pub(crate) enum Node {
 /// A digits prompt, as `play_and_get_digits` takes it.
 #[derive(Debug)]
 pub(crate) struct Input {
+    /// A sound path, or `say:` text (quoted when the argument is built).
     pub prompt: String,
+    /// The same.
     pub invalid_prompt: String,
     pub min: u32,
     pub max: u32,

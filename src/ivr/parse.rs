@@ -1,8 +1,9 @@
 //! Flow file text → a validated [`Flow`], or every error found, each pointing at the line
 //! and column of the key or value at fault. Pure: the text comes from `files`. The
-//! `callback_offer` node's fields are checked in `callback`.
+//! `callback_offer` node's fields are checked in `callback`, prompts in `prompt`.
 
 mod callback;
+mod prompt;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -621,44 +622,6 @@ impl Resolver<'_> {
         }
     }
 
-    fn prompts(&self, raw: &RawNode, check: &mut Checker) -> Option<Vec<String>> {
-        let Some(prompt) = &raw.prompt else {
-            check.error(
-                raw.kind.span(),
-                format!("a `{}` node needs `prompt`", raw.kind.get_ref()),
-            );
-            return None;
-        };
-        let list = match prompt.get_ref() {
-            Prompts::One(p) => vec![p.clone()],
-            Prompts::Many(ps) => ps.clone(),
-        };
-        if list.is_empty() {
-            check.error(prompt.span(), "at least one prompt");
-        }
-        for p in &list {
-            self.check_prompt(p, prompt.span(), check);
-        }
-        Some(list)
-    }
-
-    fn check_prompt(&self, prompt: &str, span: Range<usize>, check: &mut Checker) {
-        if prompt.is_empty() || prompt.chars().any(char::is_whitespace) || prompt.contains("..") {
-            check.error(
-                span.clone(),
-                format!("prompt `{prompt}`: a sound path, without spaces or `..`"),
-            );
-        }
-        for var in variables_in(prompt) {
-            if !self.vars.contains_key(var) {
-                check.error(
-                    span.clone(),
-                    format!("prompt uses `${{{var}}}`, not declared in the flow's `vars`"),
-                );
-            }
-        }
-    }
-
     fn options(&self, raw: &RawNode, check: &mut Checker) -> BTreeMap<String, NodeIx> {
         let mut out = BTreeMap::new();
         let Some(options) = &raw.options else {
@@ -708,7 +671,7 @@ impl Resolver<'_> {
         let prompt = self.prompts(raw, check)?;
         if prompt.len() != 1 {
             let span = raw.prompt.as_ref().map_or(raw.kind.span(), Spanned::span);
-            check.error(span, "a digits prompt is one sound file");
+            check.error(span, "a digits prompt is one sound file or text");
         }
         prompt.into_iter().next()
     }
@@ -716,10 +679,7 @@ impl Resolver<'_> {
     /// `invalid_prompt`, `tries` and `timeout` of a node that asks for digits.
     fn digit_settings(&self, raw: &RawNode, check: &mut Checker) -> DigitSettings {
         let invalid_prompt = match &raw.invalid_prompt {
-            Some(p) => {
-                self.check_prompt(p.get_ref(), p.span(), check);
-                p.get_ref().clone()
-            }
+            Some(p) => self.prompt(p.get_ref(), p.span(), check),
             None => DEFAULT_INVALID.to_owned(),
         };
         let tries = raw.tries.as_ref().map_or(DEFAULT_TRIES, |t| *t.get_ref());

@@ -8,7 +8,7 @@ mod callback;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::flow::{Case, Flow, Input, LookupBy, Node, NodeIx, QueueCondition};
+use super::flow::{Case, Flow, Input, LookupBy, Node, NodeIx, QueueCondition, is_text};
 use super::parse::variables_in;
 use super::{AppResult, CallContext, CustomerInfo, LookupKey, PathStep, Step};
 use crate::domain::Timestamp;
@@ -322,8 +322,8 @@ impl IvrRun {
             input.max,
             input.tries,
             input.timeout.as_millis(),
-            prompt,
-            self.expand(&input.invalid_prompt),
+            digits_argument(prompt),
+            digits_argument(&self.expand(&input.invalid_prompt)),
             input.pattern,
             DIGIT_TIMEOUT_MS,
         )
@@ -342,6 +342,18 @@ impl IvrRun {
 
 /// How long FreeSWITCH waits between keys of a multi-digit entry.
 const DIGIT_TIMEOUT_MS: u32 = 3000;
+
+/// A prompt as one argument of play_and_get_digits. Its arguments are split on spaces by
+/// switch_separate_string, which keeps a `'`-quoted run together and strips the quotes
+/// (switch_utils.c, separate_string_blank_delim, cleanup_separated_string), so `say:` text
+/// with spaces is quoted; the validator keeps `'` and `\` out of text.
+fn digits_argument(prompt: &str) -> String {
+    if is_text(prompt) {
+        format!("'{prompt}'")
+    } else {
+        prompt.to_owned()
+    }
+}
 
 /// A condition on live figures; an unknown estimated wait is never "above".
 fn queue_holds(condition: &QueueCondition, ctx: &CallContext) -> bool {

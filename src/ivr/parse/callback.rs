@@ -50,8 +50,15 @@ impl Resolver<'_> {
             None => Some(OFFER_PROMPT.to_owned()),
         };
         let number_prompt = self.prompt_or(&raw.number_prompt, NUMBER_PROMPT, check);
-        let confirm_prompt = self.prompt_or(&raw.confirm_prompt, CONFIRM_PROMPT, check);
-        let confirm_keys = self.prompt_or(&raw.confirm_keys_prompt, CONFIRM_KEYS_PROMPT, check);
+        // Both go into one file_string:// playlist with the number's digits.
+        let confirm_prompt =
+            self.sound_or(&raw.confirm_prompt, "confirm_prompt", CONFIRM_PROMPT, check);
+        let confirm_keys = self.sound_or(
+            &raw.confirm_keys_prompt,
+            "confirm_keys_prompt",
+            CONFIRM_KEYS_PROMPT,
+            check,
+        );
         let goodbye = self.prompt_or(&raw.goodbye_prompt, GOODBYE_PROMPT, check);
         let settings = self.digit_settings(raw, check);
         let key = || "[12]".to_owned();
@@ -95,10 +102,7 @@ impl Resolver<'_> {
         check: &mut Checker,
     ) -> String {
         match field {
-            Some(prompt) => {
-                self.check_prompt(prompt.get_ref(), prompt.span(), check);
-                prompt.get_ref().clone()
-            }
+            Some(prompt) => self.prompt(prompt.get_ref(), prompt.span(), check),
             None => default.to_owned(),
         }
     }

@@ -1,7 +1,8 @@
 //! The interpreter on the shipped flows and on small flows written here; the
-//! `callback_offer` node in `callback`.
+//! `callback_offer` node in `callback`, text prompts in `text`.
 
 mod callback;
+mod text;
 
 use std::sync::Arc;
 
