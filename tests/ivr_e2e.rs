@@ -398,3 +398,55 @@ async fn a_caller_facing_a_wait_takes_the_callback_offer_and_is_called_back_in_t
     test.app.shutdown().await;
     switch.shutdown().await;
 }
+
+#[tokio::test]
+async fn text_prompts_reach_the_switch_as_say_and_a_spoken_menu_takes_keys() {
+    let flows = shipped_flows(true);
+    std::fs::write(
+        flows.path().join("spoken.toml"),
+        "start = \"tts\"\n\
+         [nodes.tts]\nkind = \"set\"\nchannel = { tts_engine = \"flite\", tts_voice = \"slt\" }\nnext = \"welcome\"\n\
+         [nodes.welcome]\nkind = \"play\"\nprompt = \"speak:Thank you for calling.\"\nnext = \"menu\"\n\
+         [nodes.menu]\nkind = \"menu\"\nprompt = \"say:Press 1 for billing, 3 for repair\"\n\
+         options = { \"1\" = \"billing\", \"3\" = \"repair\" }\non_fail = \"billing\"\n\
+         [nodes.billing]\nkind = \"queue\"\nqueue = \"general\"\n\
+         [nodes.repair]\nkind = \"queue\"\nqueue = \"repair\"\nreason = \"repair\"\n",
+    )
+    .expect("write flow");
+    let switch = fake_switch(fast()).await;
+    let dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = dir;
+        config
+            .flows
+            .routes
+            .insert("8005550122".into(), "spoken".into());
+        point_at(config, &switch);
+    })
+    .await;
+    let mut agent = AgentClient::login(test.http, "1005", "demo").await; // serves repair
+    agent.set_available().await;
+    let mut caller = CallerScript::new("+15550006666", "8005550122");
+    caller.digits = ["3".to_owned()].into();
+    let call = switch.place_call(caller);
+    // The switch split the quoted prompt back into one argument, played it and took the key.
+    let (offered, pop) = offer(&mut agent).await;
+    assert_eq!(offered, call);
+    assert_eq!(pop.queue, "repair");
+    assert!(
+        path_of(&pop).contains(&("menu".into(), Some("3".into()))),
+        "{pop:?}"
+    );
+    let commands = switch.commands();
+    let sent = |needle: &str| commands.iter().any(|c| c.contains(needle));
+    assert!(sent("execute-app-arg: tts_engine=flite"), "{commands:?}");
+    assert!(
+        sent("execute-app-arg: say:Thank you for calling."),
+        "{commands:?}"
+    );
+    assert!(
+        sent("'say:Press 1 for billing, 3 for repair'"),
+        "quoted for play_and_get_digits: {commands:?}"
+    );
+    test.app.shutdown().await;
+}

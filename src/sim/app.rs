@@ -25,7 +25,7 @@ pub(crate) struct DigitsSpec {
 impl DigitsSpec {
     /// `<min> <max> <tries> <timeout_ms> <terminators> <prompt> <invalid_prompt> <var> <regex> …`
     pub(crate) fn parse(arg: &str) -> Option<DigitsSpec> {
-        let words: Vec<&str> = arg.split_whitespace().collect();
+        let words = super::wire::split_arguments(arg);
         let number = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
         let timeout_ms = number(3)?.max(1000);
         let regex = words
@@ -37,7 +37,7 @@ impl DigitsSpec {
             max: usize::try_from(number(1)?).ok()?,
             tries: u32::try_from(number(2)?.max(1)).ok()?,
             timeout: Duration::from_millis(timeout_ms),
-            terminators: words.get(4).map_or("#", |t| t).to_string(),
+            terminators: words.get(4).map_or("#", |t| t.as_str()).to_string(),
             prompt: words.get(5)?.to_string(),
             var: words.get(7)?.to_string(),
             regex,

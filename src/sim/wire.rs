@@ -258,6 +258,64 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Splits an application's arguments as FreeSWITCH 1.10's `switch_separate_string(buf, ' ',
+/// …)` does for `play_and_get_digits` (switch_utils.c). `separate_string_blank_delim` cuts at
+/// spaces outside `'…'` (a `\` shields the next character from cutting), then
+/// `cleanup_separated_string` drops the quotes and turns `\'`, `\"`, `\\`, `\n`, `\r`,
+/// `\t`, `\s` into their characters; any other backslash stays, so `^\d+$` arrives intact.
+pub fn split_arguments(arg: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut chars) = (false, arg.chars());
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push(c);
+                current.extend(chars.next());
+            }
+            '\'' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens.iter().map(|t| cleanup_argument(t)).collect()
+}
+
+/// `cleanup_separated_string` with no delimiter: quotes out, the known escapes unescaped.
+fn cleanup_argument(token: &str) -> String {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escaped = match (c, chars.peek()) {
+            ('\\', Some(&e @ ('\'' | '"' | '\\'))) => Some(e),
+            ('\\', Some('n')) => Some('\n'),
+            ('\\', Some('r')) => Some('\r'),
+            ('\\', Some('t')) => Some('\t'),
+            ('\\', Some('s')) => Some(' '),
+            _ => None,
+        };
+        match (escaped, c) {
+            (Some(e), _) => {
+                chars.next();
+                out.push(e);
+            }
+            (None, '\'') => {}
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
 /// One command from the client: the command line, its header lines and an optional body.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ClientCommand {
@@ -372,6 +430,28 @@ fn find_block_end(bytes: &[u8]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_split_as_play_and_get_digits_splits_them() {
+        let arg = r"1 1 3 5000 # 'say:Press 1, then #' ivr/bad.wav kefu_digits ^\d+$ 3000";
+        assert_eq!(
+            split_arguments(arg),
+            [
+                "1",
+                "1",
+                "3",
+                "5000",
+                "#",
+                "say:Press 1, then #",
+                "ivr/bad.wav",
+                "kefu_digits",
+                r"^\d+$",
+                "3000"
+            ]
+        );
+        assert_eq!(split_arguments(r"a\ b 'c d' e\'f"), [r"a\ b", "c d", "e'f"]);
+        assert_eq!(split_arguments(r"x\sy"), ["x y"]);
+    }
 
     #[test]
     fn url_encoding_follows_switch_url_encode() {

@@ -32,31 +32,6 @@ kind = "queue"
 queue = "general"
 "#;
 
-/// FreeSWITCH 1.10's switch_separate_string(buf, ' ', ...) as play_and_get_digits calls it
-/// (switch_utils.c: separate_string_blank_delim, then cleanup_separated_string with no
-/// delimiter), for the characters kefu can send: `'` toggles quoting, `\` escapes.
-fn freeswitch_split(arg: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let (mut quoted, mut chars) = (false, arg.chars().peekable());
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => current.extend(chars.next()),
-            '\'' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !current.is_empty() {
-                    tokens.push(std::mem::take(&mut current));
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    tokens
-}
-
 #[test]
 fn a_play_node_speaks_its_text_with_say() {
     let tier = TierId::new("standard");
@@ -94,7 +69,7 @@ fn digits_prompts_with_spaces_are_quoted_and_come_back_whole() {
         arg,
         "1 1 3 5000 # 'say:Press 1 for sales, 2 for support' 'say:Sorry, I did not get that' kefu_digits ^[12]$ 3000"
     );
-    let args = freeswitch_split(arg);
+    let args = crate::sim::wire::split_arguments(arg);
     assert_eq!(args.len(), 10, "{args:?}");
     assert_eq!(args[5], "say:Press 1 for sales, 2 for support");
     assert_eq!(args[6], "say:Sorry, I did not get that");
@@ -120,7 +95,10 @@ fn a_callback_offer_may_offer_and_say_goodbye_in_text() {
     let Step::Execute { arg, .. } = &step else {
         panic!("{step:?}");
     };
-    assert_eq!(freeswitch_split(arg)[5], "say:Press 1 to be called back");
+    assert_eq!(
+        crate::sim::wire::split_arguments(arg)[5],
+        "say:Press 1 to be called back"
+    );
     assert!(prompt_of(&step).starts_with("'say:Press"), "{step:?}");
     run.on_app_done(digits("1"), &c, now);
     let step = run.on_app_done(digits("1"), &c, now);
