@@ -136,8 +136,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         store: store.clone(),
         metrics: metrics.clone(),
     };
-    let (engine, inputs, handle) =
-        engine::build(&config, flows.current(), ports, switch_rx, tracker.clone());
+    let saved_callbacks = saved_callbacks(&store).await;
+    let (engine, inputs, handle) = engine::build(
+        &config,
+        flows.current(),
+        ports,
+        switch_rx,
+        tracker.clone(),
+        saved_callbacks,
+    );
     let engine_stop = cancel.clone();
     tracker.spawn(async move {
         engine::run(engine, inputs, engine_stop).await;
@@ -187,6 +194,35 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         cancel,
         tracker,
     })
+}
+
+/// The callbacks a previous run saved and did not make. A row that cannot be read is left
+/// in the table (and logged) for someone to look at; the others go back in their queues.
+async fn saved_callbacks(store: &Store) -> Vec<crate::call::Session> {
+    let rows = match store.pending_callbacks().await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::error!(error = %error, "saved callbacks unreadable: none restored");
+            return Vec::new();
+        }
+    };
+    let sessions: Vec<crate::call::Session> = rows
+        .into_iter()
+        .filter_map(|(call, json)| match serde_json::from_str(&json) {
+            Ok(session) => Some(session),
+            Err(error) => {
+                tracing::error!(call_id = %call, error = %error, "saved callback unreadable; left in the table");
+                None
+            }
+        })
+        .collect();
+    if !sessions.is_empty() {
+        tracing::info!(
+            callbacks = sessions.len(),
+            "callbacks restored to their queues"
+        );
+    }
+    sessions
 }
 
 /// Binds `[outbound] listen` and accepts the dialplan's `socket` connections there.

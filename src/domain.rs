@@ -250,8 +250,23 @@ impl Outcome {
 /// A number kefu may dial to call a customer back: an optional `+` and 3 to 15 digits
 /// (E.164's longest). Anything else (an anonymous caller ID, a SIP URI, text from the
 /// network) is refused, so a dial string built from it can carry nothing but digits.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct CallbackNumber(String);
+
+impl TryFrom<String> for CallbackNumber {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        CallbackNumber::parse(&raw).ok_or_else(|| format!("not a number to call back: {raw:?}"))
+    }
+}
+
+impl From<CallbackNumber> for String {
+    fn from(number: CallbackNumber) -> String {
+        number.0
+    }
+}
 
 impl CallbackNumber {
     /// Checks a number typed on the keypad or taken from the caller ID.

@@ -209,6 +209,8 @@ pub struct Engine {
     announcements: BTreeSet<(Timestamp, CallId)>,
     /// Callbacks whose customer did not answer, with the time of the next try.
     callback_retries: BTreeSet<(Timestamp, CallId)>,
+    /// Waiting callbacks in the database.
+    journal: callback::Journal,
     ports: Ports,
     control: mpsc::Sender<Input>,
     tracker: TaskTracker,
@@ -236,18 +238,20 @@ pub fn switch_channel() -> (mpsc::Sender<call::Event>, mpsc::Receiver<call::Even
     mpsc::channel(SWITCH_QUEUE)
 }
 
-/// Builds the engine from the configuration. Returns the engine and its inputs (to pass to
-/// [`run`]) and the handle the gateway uses.
+/// Builds the engine from the configuration, with the callbacks a previous run saved back in
+/// their queues. Returns the engine and its inputs (to pass to [`run`]) and the handle the
+/// gateway uses.
 pub fn build(
     config: &Config,
     flows: Arc<ArcSwap<FlowSet>>,
     ports: Ports,
     switch: mpsc::Receiver<call::Event>,
     tracker: TaskTracker,
+    saved_callbacks: Vec<Session>,
 ) -> (Engine, Receivers, EngineHandle) {
     let (control, control_rx) = mpsc::channel(4096);
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let engine = Engine {
+    let mut engine = Engine {
         settings: settings_from(config),
         router: router_from(config),
         sessions: HashMap::new(),
@@ -261,6 +265,7 @@ pub fn build(
         handle_times: HashMap::new(),
         announcements: BTreeSet::new(),
         callback_retries: BTreeSet::new(),
+        journal: callback::Journal::spawn(ports.store.clone(), &tracker),
         ports,
         control: control.clone(),
         tracker,
@@ -269,6 +274,7 @@ pub fn build(
         event_received: None,
         published_at: clock::monotonic(),
     };
+    engine.restore_callbacks(saved_callbacks);
     let handle = EngineHandle { control, snapshot };
     (
         engine,
@@ -301,7 +307,6 @@ pub async fn run(mut engine: Engine, mut inputs: Receivers, cancel: Cancellation
         }
         engine.record_agent_states();
     }
-    engine.close_pending_callbacks();
     engine.publish_if_dirty();
     // Agents still logged in: their time up to now is recorded too.
     for span in engine.router.close_spans(clock::now()) {

@@ -8,6 +8,7 @@
 //! supervisors' actions.
 
 mod audit;
+mod callbacks;
 mod calls;
 mod customers;
 mod directory;

@@ -52,16 +52,8 @@ async fn world(adjust: impl FnOnce(&mut Config)) -> World {
         ..SimConfig::default()
     })
     .await;
-    let dir = flows.path().to_owned();
     let test = spawn_app(|config| {
-        config.flows.dir = dir;
-        config.flows.survey = None; // these flows have none: callers hang up with the agent
-        config.flows.routes = [
-            (GENERAL.to_owned(), "main".to_owned()),
-            (COMPLAINTS.to_owned(), "complaints".to_owned()),
-        ]
-        .into();
-        point_at(config, &switch);
+        routing_only(config, flows.path(), &switch);
         adjust(config);
     })
     .await;
@@ -70,6 +62,18 @@ async fn world(adjust: impl FnOnce(&mut Config)) -> World {
         test,
         _flows: flows,
     }
+}
+
+/// The straight-to-queue flows in `flows`, routed by dialed number, against `switch`.
+fn routing_only(config: &mut Config, flows: &std::path::Path, switch: &FakeFreeswitch) {
+    config.flows.dir = flows.to_owned();
+    config.flows.survey = None; // these flows have none: callers hang up with the agent
+    config.flows.routes = [
+        (GENERAL.to_owned(), "main".to_owned()),
+        (COMPLAINTS.to_owned(), "complaints".to_owned()),
+    ]
+    .into();
+    point_at(config, switch);
 }
 
 impl World {
@@ -556,16 +560,17 @@ async fn a_call_that_ends_while_the_switch_socket_is_down_is_closed_out_on_recon
 /// kefu with `general` overflowing to a callback after 300 ms, the customer called back at
 /// `sofia/gateway/pstn/<number>` and tried again 300 ms after an unanswered call.
 async fn callback_world(attempts: u32) -> World {
-    world(|config| {
-        let general = config.queues.iter_mut().find(|q| q.name == "general");
-        let general = general.expect("general queue");
-        general.max_wait = Duration::from_millis(300);
-        general.overflow = kefu::config::OverflowConfig::Callback;
-        config.callback.attempts = attempts;
-        config.callback.retry_after = Duration::from_millis(300);
-        config.callback.ring_timeout = Duration::from_secs(5); // scaled by the switch: 50 ms
-    })
-    .await
+    world(|config| callbacks_after_300ms(config, attempts)).await
+}
+
+fn callbacks_after_300ms(config: &mut Config, attempts: u32) {
+    let general = config.queues.iter_mut().find(|q| q.name == "general");
+    let general = general.expect("general queue");
+    general.max_wait = Duration::from_millis(300);
+    general.overflow = kefu::config::OverflowConfig::Callback;
+    config.callback.attempts = attempts;
+    config.callback.retry_after = Duration::from_millis(300);
+    config.callback.ring_timeout = Duration::from_secs(5); // scaled by the switch: 50 ms
 }
 
 const CUSTOMER_PHONE: &str = "sofia/gateway/pstn/+15550009999";
@@ -746,7 +751,7 @@ async fn an_unanswered_callback_frees_the_agent_is_tried_again_and_then_given_up
 }
 
 #[tokio::test]
-async fn a_callback_not_yet_made_when_kefu_stops_is_recorded_not_lost() {
+async fn a_callback_not_yet_made_when_kefu_stops_is_made_after_the_restart() {
     let w = callback_world(3).await;
     let _agent = w.agent("1002", false).await; // nobody available: the callback waits
     let call = w.call(UNKNOWN, GENERAL);
@@ -767,23 +772,44 @@ async fn a_callback_not_yet_made_when_kefu_stops_is_recorded_not_lost() {
         .await
         .expect("the caller left for a callback");
     w.waiting("general", 1).await;
-    let db = w.test.dir.path().join("kefu.db");
     let World {
         switch,
         test,
-        _flows,
+        _flows: flows,
     } = w;
-    let common::TestApp { app, dir, .. } = test;
-    app.shutdown().await;
+    let db = test.dir.path().join("kefu.db");
+    test.app.shutdown().await;
+    // The same database, a new kefu: the callback is back in general, and made.
+    let again = spawn_app(|config| {
+        routing_only(config, flows.path(), &switch);
+        callbacks_after_300ms(config, 3);
+        config.database.url = kefu::config::Secret::new(format!("sqlite://{}", db.display()));
+    })
+    .await;
+    let queues = live_queues_until(again.http, |q| figure(q, "general", "callbacks") == 1).await;
+    assert_eq!(figure(&queues, "general", "callbacks"), 1, "{queues}");
+    let mut agent = AgentClient::login(again.http, "1002", "demo").await;
+    agent.set_available().await;
+    let pop = agent
+        .wait_for(|m| match m {
+            ServerMessage::Offer { screen_pop, .. } => Some(screen_pop.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (pop.call, pop.callback_number.as_deref()),
+        (call, Some(UNKNOWN))
+    );
+    agent
+        .wait_for(|m| matches!(m, ServerMessage::CallConnected { .. }).then_some(()))
+        .await;
+    let dialled = switch
+        .commands()
+        .iter()
+        .filter(|c| c.contains(CUSTOMER_PHONE))
+        .count();
+    assert_eq!(dialled, 1, "called back once, by the second kefu");
+    again.app.shutdown().await;
+    drop(test.dir);
     switch.shutdown().await;
-    let url = format!("sqlite://{}", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("database");
-    let row: (String, String) =
-        sqlx::query_as("SELECT outcome, hangup_cause FROM calls WHERE call_id = ?")
-            .bind(call.to_string())
-            .fetch_one(&pool)
-            .await
-            .expect("the call was recorded");
-    assert_eq!(row, ("overflowed".to_owned(), "KEFU_STOPPED".to_owned()));
-    drop(dir);
 }

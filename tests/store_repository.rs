@@ -480,3 +480,37 @@ async fn what_admins_add_reads_back_until_the_file_takes_its_name() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_saved_callback_is_replaced_by_its_next_save_and_gone_once_removed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let (a, b) = (
+            kefu::domain::CallId::random(),
+            kefu::domain::CallId::random(),
+        );
+        store
+            .save_callback(a, r#"{"try":1}"#)
+            .await
+            .expect("save a");
+        store
+            .save_callback(b, r#"{"try":1}"#)
+            .await
+            .expect("save b");
+        store
+            .save_callback(a, r#"{"try":2}"#)
+            .await
+            .expect("save a again");
+        let pending = store.pending_callbacks().await.expect("read");
+        assert_eq!(pending.len(), 2, "{db}: one row per call");
+        let a_row = pending.iter().find(|(call, _)| *call == a.to_string());
+        assert_eq!(a_row.map(|(_, s)| s.as_str()), Some(r#"{"try":2}"#), "{db}");
+        store.delete_callback(a).await.expect("remove");
+        let pending = store.pending_callbacks().await.expect("read");
+        assert_eq!(
+            pending,
+            [(b.to_string(), r#"{"try":1}"#.to_owned())],
+            "{db}"
+        );
+    }
+}

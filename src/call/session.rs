@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::call::HungUpBy;
@@ -14,7 +15,7 @@ use crate::domain::{
 use crate::recorder::{CallRecord, TimelineEntry};
 
 /// Where the call is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// In the IVR; `pending` is the `event-uuid` of the application kefu waits for.
     Ivr {
@@ -63,7 +64,7 @@ impl Phase {
 }
 
 /// Who the caller is, once looked up.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     /// Database id.
     pub id: Option<i64>,
@@ -77,7 +78,7 @@ pub struct Customer {
 
 /// A customer to call back: they chose not to wait (an IVR `callback_offer`) or their
 /// queue overflowed to a callback. The call keeps its place in the queue without a channel.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Callback {
     /// The number to dial.
     pub number: CallbackNumber,
@@ -91,8 +92,9 @@ pub struct Callback {
     pub dialling: Option<(CallId, uuid::Uuid)>,
 }
 
-/// One call's session.
-#[derive(Clone, Debug)]
+/// One call's session. Serializable: a callback waiting without a channel is kept in the
+/// database whole (`store::callbacks`), to be put back in its queue after a restart.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
     /// The caller leg.
     pub call: CallId,
@@ -129,7 +131,7 @@ pub struct Session {
     answered_by: Option<AgentId>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Marks {
     arrived: Timestamp,
     enqueued: Option<Timestamp>,

@@ -3,18 +3,72 @@
 //! queue without a channel. When an agent is chosen, their leg rings as for any offer; once
 //! the agent answers, kefu dials the customer and bridges the two. An unanswered customer
 //! frees the agent at once and is tried again later, up to `callback.attempts` times.
+//!
+//! No FreeSWITCH channel holds a waiting callback, so the database does: the session is
+//! saved (`journal`) when it starts waiting and after each try, and removed once the
+//! customer is reached or given up. kefu puts saved callbacks back in their queues when it
+//! starts ([`Engine::restore_callbacks`]).
 
 use serde_json::json;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use super::Engine;
 use crate::acd::{CallSpec, Decision};
-use crate::call::{HungUpBy, Phase};
+use crate::call::{HungUpBy, Phase, Session};
 use crate::clock;
 use crate::domain::{CallId, CallbackNumber, QueueId, Timestamp};
 use crate::esl::Command;
 use crate::gateway::protocol::{AgentState, ServerMessage};
 use crate::ivr::Step;
+use crate::store::Store;
+
+/// Writes to the callbacks table in the order the engine asks them, so that a save never
+/// lands after the removal that follows it. Failures are logged: the callback goes on in
+/// memory.
+pub(super) struct Journal {
+    writes: mpsc::UnboundedSender<JournalWrite>,
+}
+
+enum JournalWrite {
+    Save(CallId, String),
+    Remove(CallId),
+}
+
+impl Journal {
+    /// Starts the writer; it ends once the engine (the sender) is gone and all is written.
+    pub(super) fn spawn(store: Store, tracker: &TaskTracker) -> Journal {
+        let (writes, mut pending) = mpsc::unbounded_channel();
+        tracker.spawn(async move {
+            while let Some(write) = pending.recv().await {
+                let (call, written) = match write {
+                    JournalWrite::Save(call, session) => {
+                        (call, store.save_callback(call, &session).await)
+                    }
+                    JournalWrite::Remove(call) => (call, store.delete_callback(call).await),
+                };
+                if let Err(error) = written {
+                    tracing::error!(call_id = %call, error = %error, "callback journal");
+                }
+            }
+        });
+        Journal { writes }
+    }
+
+    fn save(&self, session: &Session) {
+        match serde_json::to_string(session) {
+            Ok(json) => drop(self.writes.send(JournalWrite::Save(session.call, json))),
+            Err(error) => {
+                tracing::error!(call_id = %session.call, error = %error, "callback not saved")
+            }
+        }
+    }
+
+    fn remove(&self, call: CallId) {
+        drop(self.writes.send(JournalWrite::Remove(call)));
+    }
+}
 
 impl Engine {
     /// The IVR's `callback_offer` was accepted ([`Step::Callback`]): the call joins its
@@ -79,8 +133,37 @@ impl Engine {
         callback.caller_left = true;
         session.phase = Phase::Queued;
         session.mark(at, "caller_left_for_callback", json!({}));
+        self.journal.save(session);
         self.enqueue_callback(call, at);
         true
+    }
+
+    /// At start: the callbacks a previous run saved go back into their queues with their
+    /// places, to wait for agents. A callback whose FreeSWITCH node is no longer configured
+    /// is called back through the first one.
+    pub(super) fn restore_callbacks(&mut self, saved: Vec<Session>) {
+        let now = clock::now();
+        let first_node = self.ports.nodes.keys().min().cloned();
+        for mut session in saved {
+            let call = session.call;
+            if !self.ports.nodes.contains_key(&session.node) {
+                if let Some(node) = &first_node {
+                    session.node = node.clone();
+                }
+            }
+            let Some(callback) = session.callback.as_mut() else {
+                continue;
+            };
+            callback.caller_left = true;
+            callback.dialling = None;
+            session.phase = Phase::Queued;
+            session.mark(now, "callback_restored", json!({}));
+            if let Some(queue) = &session.queue {
+                self.live.enqueued(queue, &session.tier);
+            }
+            self.sessions.insert(call, session);
+            self.enqueue_callback(call, now);
+        }
     }
 
     /// Puts a callback (back) into its queue with its first enqueue time: its place.
@@ -232,6 +315,9 @@ impl Engine {
         if attempts < self.settings.callback.attempts {
             let retry_at = at.plus(self.settings.callback.retry_after);
             self.callback_retries.insert((retry_at, call));
+            if let Some(session) = self.sessions.get(&call) {
+                self.journal.save(session);
+            }
         } else {
             self.give_up_callback(call, "CALLBACK_UNANSWERED", at);
         }
@@ -247,7 +333,20 @@ impl Engine {
             let tier = session.tier.clone();
             self.live.overflowed(&queue, &tier);
         }
+        self.journal.remove(call);
         self.finish(call);
+    }
+
+    /// The customer is on the line with the agent: from here the call ends like any other,
+    /// and a restart must not call them again.
+    pub(super) fn callback_connected(&self, call: CallId) {
+        if self
+            .sessions
+            .get(&call)
+            .is_some_and(|s| s.callback.is_some())
+        {
+            self.journal.remove(call);
+        }
     }
 
     /// Hangs up a customer leg kefu no longer wants (the agent's side of the offer ended
@@ -277,27 +376,6 @@ impl Engine {
             }
             self.callback_retries.remove(&(at, call));
             self.enqueue_callback(call, now);
-        }
-    }
-
-    /// kefu is stopping: callbacks still waiting have no channel for a restart to find, so
-    /// their records are written now (given up, cause `KEFU_STOPPED`) rather than lost.
-    pub(super) fn close_pending_callbacks(&mut self) {
-        let now = clock::now();
-        let pending: Vec<CallId> = self
-            .sessions
-            .values()
-            .filter(|s| !s.has_caller_channel() && matches!(s.phase, Phase::Queued))
-            .map(|s| s.call)
-            .collect();
-        if !pending.is_empty() {
-            tracing::warn!(
-                callbacks = pending.len(),
-                "stopping with callbacks not yet made; recorded as given up"
-            );
-        }
-        for call in pending {
-            self.give_up_callback(call, "KEFU_STOPPED", now);
         }
     }
 }

@@ -439,6 +439,7 @@ impl Engine {
             self.live.answered(&queue, &tier, wait, rule.threshold);
         }
         self.router.offer_answered(call, at);
+        self.callback_connected(call);
         self.push(&agent, ServerMessage::CallConnected { call }, None);
     }
 
