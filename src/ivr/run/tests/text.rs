@@ -69,11 +69,8 @@ fn digits_prompts_with_spaces_are_quoted_and_come_back_whole() {
         arg,
         "1 1 3 5000 # 'say:Press 1 for sales, 2 for support' 'say:Sorry, I did not get that' kefu_digits ^[12]$ 3000"
     );
-    let args = crate::sim::wire::split_arguments(arg);
-    assert_eq!(args.len(), 10, "{args:?}");
-    assert_eq!(args[5], "say:Press 1 for sales, 2 for support");
-    assert_eq!(args[6], "say:Sorry, I did not get that");
-    assert_eq!(args[7], "kefu_digits");
+    // How FreeSWITCH splits it back: `sim::wire::split_arguments` and its test, and the
+    // spoken menu in `tests/ivr_e2e.rs`.
 }
 
 #[test]
@@ -95,10 +92,7 @@ fn a_callback_offer_may_offer_and_say_goodbye_in_text() {
     let Step::Execute { arg, .. } = &step else {
         panic!("{step:?}");
     };
-    assert_eq!(
-        crate::sim::wire::split_arguments(arg)[5],
-        "say:Press 1 to be called back"
-    );
+    assert!(arg.contains(" # 'say:Press 1 to be called back' "), "{arg}");
     assert!(prompt_of(&step).starts_with("'say:Press"), "{step:?}");
     run.on_app_done(digits("1"), &c, now);
     let step = run.on_app_done(digits("1"), &c, now);
