@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    AgentClient, fake_switch, get, get_json, get_json_until, get_with, live_queues_until, point_at,
-    post_json, request, spawn_app,
+    AgentClient, call_ended, fake_switch, get, get_json, get_json_until, get_with,
+    live_queues_until, point_at, post_json, request, spawn_app,
 };
 use kefu::config::Config;
 use kefu::domain::CallId;
@@ -594,18 +594,7 @@ async fn a_queue_overflowing_to_callback_calls_the_caller_back_when_an_agent_is_
     let mut agent = w.agent("1002", false).await; // logged in, not available: the call waits
     let call = w.call(UNKNOWN, GENERAL);
     // Past the max wait the caller hears the callback prompt and kefu hangs up.
-    let hung_up = async {
-        loop {
-            let report = w.switch.calls().into_iter().find(|c| c.call == call);
-            if let Some(report) = report.filter(|r| r.ended.is_some()) {
-                return report;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let report = tokio::time::timeout(Duration::from_secs(10), hung_up)
-        .await
-        .expect("the caller is hung up after the callback prompt");
+    let report = call_ended(&w.switch, call).await;
     assert_eq!(
         report.outcome,
         kefu::sim::SimCallOutcome::HungUpBySwitch {
@@ -624,12 +613,7 @@ async fn a_queue_overflowing_to_callback_calls_the_caller_back_when_an_agent_is_
     let queues = live_queues_until(w.test.http, |q| figure(q, "general", "callbacks") == 1).await;
     assert_eq!(figure(&queues, "general", "callbacks"), 1, "{queues}");
     agent.set_available().await;
-    let pop = agent
-        .wait_for(|m| match m {
-            ServerMessage::Offer { screen_pop, .. } => Some(screen_pop.clone()),
-            _ => None,
-        })
-        .await;
+    let pop = agent.next_screen_pop().await;
     assert_eq!(pop.call, call);
     assert_eq!(pop.callback_number.as_deref(), Some(UNKNOWN));
     // The agent's phone answers, then kefu dials the customer and bridges them.
@@ -755,22 +739,7 @@ async fn a_callback_not_yet_made_when_kefu_stops_is_made_after_the_restart() {
     let w = callback_world(3).await;
     let _agent = w.agent("1002", false).await; // nobody available: the callback waits
     let call = w.call(UNKNOWN, GENERAL);
-    let waiting_without_a_channel = async {
-        loop {
-            let ended = w
-                .switch
-                .calls()
-                .iter()
-                .any(|c| c.call == call && c.ended.is_some());
-            if ended {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), waiting_without_a_channel)
-        .await
-        .expect("the caller left for a callback");
+    call_ended(&w.switch, call).await; // the caller left for a callback
     w.waiting("general", 1).await;
     let World {
         switch,
@@ -790,12 +759,7 @@ async fn a_callback_not_yet_made_when_kefu_stops_is_made_after_the_restart() {
     assert_eq!(figure(&queues, "general", "callbacks"), 1, "{queues}");
     let mut agent = AgentClient::login(again.http, "1002", "demo").await;
     agent.set_available().await;
-    let pop = agent
-        .wait_for(|m| match m {
-            ServerMessage::Offer { screen_pop, .. } => Some(screen_pop.clone()),
-            _ => None,
-        })
-        .await;
+    let pop = agent.next_screen_pop().await;
     assert_eq!(
         (pop.call, pop.callback_number.as_deref()),
         (call, Some(UNKNOWN))

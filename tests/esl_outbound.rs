@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AgentClient, fake_switch, get_json_until, live_queues_until, point_at, spawn_app};
+use common::{
+    AgentClient, call_ended, fake_switch, get_json_until, live_queues_until, point_at, spawn_app,
+};
 use kefu::gateway::protocol::ServerMessage;
 use kefu::sim::{CallerScript, FakeFreeswitch, SimCallOutcome, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,24 +40,6 @@ fn socket_caller(outbound: std::net::SocketAddr) -> CallerScript {
     caller
 }
 
-async fn until_ended(
-    switch: &FakeFreeswitch,
-    call: kefu::domain::CallId,
-) -> kefu::sim::SimCallReport {
-    let ended = async {
-        loop {
-            let report = switch.calls().into_iter().find(|c| c.call == call);
-            if let Some(report) = report.filter(|r| r.ended.is_some()) {
-                return report;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), ended)
-        .await
-        .expect("the call ended in time")
-}
-
 #[tokio::test]
 async fn a_call_handed_over_by_the_socket_application_is_routed_like_a_parked_one() {
     let (switch, test, outbound) = kefu_with_outbound().await;
@@ -78,7 +62,7 @@ async fn a_call_handed_over_by_the_socket_application_is_routed_like_a_parked_on
     );
     // The agent's phone hangs up after its talk time: the caller's channel ends, and with it
     // the socket (a disconnect notice kefu reads to the end).
-    let report = until_ended(&switch, call).await;
+    let report = call_ended(&switch, call).await;
     assert!(
         matches!(report.outcome, SimCallOutcome::Answered { .. }),
         "{report:?}"
@@ -123,7 +107,7 @@ async fn kefu_stopping_lets_the_socket_go_and_the_dialplan_ends_the_call() {
         "the caller waits while kefu holds the socket"
     );
     test.app.shutdown().await;
-    let report = until_ended(&switch, call).await;
+    let report = call_ended(&switch, call).await;
     assert_eq!(
         report.outcome,
         SimCallOutcome::HungUpBySwitch {

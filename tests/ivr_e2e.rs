@@ -352,18 +352,7 @@ async fn a_caller_facing_a_wait_takes_the_callback_offer_and_is_called_back_in_t
     let mut agent = AgentClient::login(test.http, "1002", "demo").await;
     // English, inquiry, 1 = call me back on this number, 1 = that is right.
     let call = switch.place_call(caller(GLOBEX, &["2", "1", "1", "1"]));
-    let left = async {
-        loop {
-            let report = switch.calls().into_iter().find(|c| c.call == call);
-            if report.is_some_and(|r| r.ended.is_some()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), left)
-        .await
-        .expect("the caller hung up after the goodbye");
+    common::call_ended(&switch, call).await; // the caller hung up after the goodbye
     assert!(
         switch
             .commands()

@@ -60,6 +60,25 @@ pub async fn spawn_app(adjust: impl FnOnce(&mut Config)) -> TestApp {
     TestApp { app, http, dir }
 }
 
+/// Waits until the simulated switch has ended `call` (the caller's leg is gone); its report.
+pub async fn call_ended(
+    switch: &kefu::sim::FakeFreeswitch,
+    call: kefu::domain::CallId,
+) -> kefu::sim::SimCallReport {
+    let ended = async {
+        loop {
+            let report = switch.calls().into_iter().find(|c| c.call == call);
+            if let Some(report) = report.filter(|r| r.ended.is_some()) {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, ended)
+        .await
+        .expect("the call ended in time")
+}
+
 /// A WebSocket client speaking the agent protocol.
 pub struct AgentClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -133,6 +152,15 @@ impl AgentClient {
     pub async fn next_offer(&mut self) -> kefu::domain::CallId {
         self.wait_for(|m| match m {
             ServerMessage::Offer { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits for the next offer; its screen-pop.
+    pub async fn next_screen_pop(&mut self) -> kefu::gateway::protocol::ScreenPop {
+        self.wait_for(|m| match m {
+            ServerMessage::Offer { screen_pop, .. } => Some((**screen_pop).clone()),
             _ => None,
         })
         .await
