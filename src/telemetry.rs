@@ -40,6 +40,8 @@ pub struct Metrics {
     pub calls: Family<Labels, Counter>,
     /// Routing decisions made, by kind.
     pub decisions: Family<Labels, Counter>,
+    /// Callbacks, by event: requested, dialled, unanswered, connected, given_up, restored.
+    pub callbacks: Family<Labels, Counter>,
     /// ESL commands the engine could not hand to a node (not connected, queue full).
     pub commands_dropped: Counter,
     /// Agent pushes that found no socket or a full one.
@@ -89,6 +91,7 @@ impl Metrics {
         let metrics = Metrics {
             calls: Family::default(),
             decisions: Family::default(),
+            callbacks: Family::default(),
             commands_dropped: Counter::default(),
             pushes_dropped: Counter::default(),
             waiting: Family::default(),
@@ -113,6 +116,11 @@ impl Metrics {
             "decisions",
             "Routing decisions, by kind",
             metrics.decisions.clone(),
+        );
+        registry.register(
+            "callbacks",
+            "Callbacks, by event (requested, dialled, unanswered, connected, given_up, restored)",
+            metrics.callbacks.clone(),
         );
         registry.register(
             "esl_commands_dropped",

@@ -731,6 +731,15 @@ async fn an_unanswered_callback_frees_the_agent_is_tried_again_and_then_given_up
         .filter(|c| c.contains(CUSTOMER_PHONE))
         .count();
     assert_eq!(dialled, 2, "two calls to the customer, no more");
+    let (_, metrics) = get(w.test.http, "/metrics").await;
+    for line in [
+        r#"kefu_callbacks_total{event="requested"} 1"#,
+        r#"kefu_callbacks_total{event="dialled"} 2"#,
+        r#"kefu_callbacks_total{event="unanswered"} 2"#,
+        r#"kefu_callbacks_total{event="given_up"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     w.stop().await;
 }
 

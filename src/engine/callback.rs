@@ -23,6 +23,15 @@ use crate::esl::Command;
 use crate::gateway::protocol::{AgentState, ServerMessage};
 use crate::ivr::Step;
 use crate::store::Store;
+use crate::telemetry::{Metrics, label};
+
+/// Counts a callback event in `kefu_callbacks_total`.
+fn count(metrics: &Metrics, event: &'static str) {
+    metrics
+        .callbacks
+        .get_or_create(&label("event", event))
+        .inc();
+}
 
 /// Writes to the callbacks table in the order the engine asks them, so that a save never
 /// lands after the removal that follows it. Failures are logged: the callback goes on in
@@ -95,6 +104,7 @@ impl Engine {
         let (node, tier) = (session.node.clone(), session.tier.clone());
         let base = self.settings.tiers.get(&tier).map(|(p, _)| *p).unwrap_or(0);
         session.callback_requested(number, base + priority_bonus, at);
+        count(&self.ports.metrics, "requested");
         self.live.roll_day(super::day_of(at));
         self.live.enqueued(&queue, &tier);
         self.say_goodbye(&node, call, goodbye);
@@ -112,6 +122,7 @@ impl Engine {
         let node = session.node.clone();
         let base = self.settings.tiers.get(&session.tier).map(|(p, _)| *p);
         session.callback_requested(number, base.unwrap_or(0), clock::now());
+        count(&self.ports.metrics, "requested");
         self.say_goodbye(&node, call, self.settings.callback.prompt.clone());
         Vec::new()
     }
@@ -158,6 +169,7 @@ impl Engine {
             callback.dialling = None;
             session.phase = Phase::Queued;
             session.mark(now, "callback_restored", json!({}));
+            count(&self.ports.metrics, "restored");
             if let Some(queue) = &session.queue {
                 self.live.enqueued(queue, &session.tier);
             }
@@ -219,6 +231,7 @@ impl Engine {
             args,
         };
         self.send(&node, command, Some(received));
+        count(&self.ports.metrics, "dialled");
     }
 
     /// The customer answered: bridge them to the waiting agent leg.
@@ -289,6 +302,7 @@ impl Engine {
         let attempts = callback.attempts;
         let detail = json!({ "attempt": attempts, "cause": cause });
         session.mark(at, "callback_unanswered", detail);
+        count(&self.ports.metrics, "unanswered");
         let offered = match session.phase.clone() {
             Phase::Offered { agent, leg, job } => {
                 session.phase = Phase::Queued;
@@ -329,6 +343,7 @@ impl Engine {
             return;
         };
         session.callback_given_up(cause, at);
+        count(&self.ports.metrics, "given_up");
         if let Some(queue) = session.queue.clone() {
             let tier = session.tier.clone();
             self.live.overflowed(&queue, &tier);
@@ -346,6 +361,7 @@ impl Engine {
             .is_some_and(|s| s.callback.is_some())
         {
             self.journal.remove(call);
+            count(&self.ports.metrics, "connected");
         }
     }
 
