@@ -65,7 +65,7 @@ fn a_directory_check_reports_every_file() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ivr_flows/invalid");
     let errors = check_dir(&dir, &known());
     let files: std::collections::BTreeSet<_> = errors.iter().map(|e| e.path.clone()).collect();
-    assert_eq!(files.len(), 15, "{files:?}");
+    assert_eq!(files.len(), 18, "{files:?}");
     assert!(
         check_dir(Path::new("/nonexistent/flows"), &known())[0]
             .message

@@ -21,6 +21,55 @@ pub(crate) fn is_text(prompt: &str) -> bool {
     prompt.starts_with(TEXT_PREFIX)
 }
 
+/// The run variable whose value picks the prompt set (`@name` prompts).
+pub(crate) const LANG: &str = "lang";
+
+/// A prompt as a node holds it.
+#[derive(Clone, Debug)]
+pub(crate) enum Prompt {
+    /// A sound path (`${name}` expanded when played) or `say:` text.
+    Given(String),
+    /// `@name` in the file: that entry of the prompt set of the run's `lang`, looked up
+    /// each time it is played.
+    Named(String),
+}
+
+impl Prompt {
+    /// A fixed sound path or text (the defaults).
+    pub(crate) fn given(prompt: &str) -> Prompt {
+        Prompt::Given(prompt.to_owned())
+    }
+}
+
+/// A flow's `[prompts.<lang>]` tables. Every set has the same names and the flow's starting
+/// `lang` has a set (both checked at load).
+#[derive(Debug, Default)]
+pub(crate) struct PromptSets {
+    /// Prompts by language, then name; each loaded like a [`Prompt::Given`].
+    pub sets: BTreeMap<String, BTreeMap<String, String>>,
+    /// The flow's starting `lang`: its set serves a run whose `lang` names no set.
+    pub fallback: String,
+}
+
+impl PromptSets {
+    /// The prompt `name` of the set of `lang`, or of the fallback set when `lang` names
+    /// none (a language another flow or a `collect` node put in `lang`).
+    pub(crate) fn get(&self, lang: Option<&str>, name: &str) -> Option<&str> {
+        let set = lang
+            .and_then(|lang| self.sets.get(lang))
+            .or_else(|| self.sets.get(&self.fallback))?;
+        set.get(name).map(String::as_str)
+    }
+
+    /// The languages whose prompt `name` is text.
+    pub(crate) fn text_in<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.sets
+            .iter()
+            .filter(move |(_, set)| set.get(name).is_some_and(|p| is_text(p)))
+            .map(|(lang, _)| lang.as_str())
+    }
+}
+
 /// One IVR flow (one file).
 #[derive(Debug)]
 pub struct Flow {
@@ -32,6 +81,8 @@ pub struct Flow {
     pub(crate) names: Vec<String>,
     /// Variables every run starts with (`${name}` in prompts).
     pub(crate) vars: BTreeMap<String, String>,
+    /// `[prompts.<lang>]`: what `@name` prompts play, per language (empty without).
+    pub(crate) prompts: PromptSets,
     pub(crate) hours: BTreeMap<String, Hours>,
 }
 
@@ -70,7 +121,7 @@ impl Flow {
 #[derive(Debug)]
 pub(crate) enum Node {
     /// Plays prompts, then goes on.
-    Play { prompts: Vec<String>, next: NodeIx },
+    Play { prompts: Vec<Prompt>, next: NodeIx },
     /// One key from a set of options; FreeSWITCH replays the prompt on bad or no input.
     Menu {
         input: Input,
@@ -122,9 +173,9 @@ pub(crate) enum Node {
 #[derive(Debug)]
 pub(crate) struct Input {
     /// A sound path, or `say:` text (quoted when the argument is built).
-    pub prompt: String,
+    pub prompt: Prompt,
     /// The same.
-    pub invalid_prompt: String,
+    pub invalid_prompt: Prompt,
     pub min: u32,
     pub max: u32,
     pub tries: u32,
@@ -149,9 +200,9 @@ pub(crate) struct CallbackOffer {
     /// playlist; one key, `[12]`.
     pub confirm: Input,
     /// "Press 1 if that is right, 2 to give another number".
-    pub confirm_keys: String,
+    pub confirm_keys: Prompt,
     /// Played before the hang-up once the caller confirmed.
-    pub goodbye: String,
+    pub goodbye: Prompt,
 }
 
 /// Where a lookup takes its key.

@@ -1,9 +1,11 @@
 //! Flow file text → a validated [`Flow`], or every error found, each pointing at the line
 //! and column of the key or value at fault. Pure: the text comes from `files`. The
-//! `callback_offer` node's fields are checked in `callback`, prompts in `prompt`.
+//! `callback_offer` node's fields are checked in `callback`, prompts in `prompt`, the
+//! `[prompts.<lang>]` sets and `@name` prompts in `prompt_set`.
 
 mod callback;
 mod prompt;
+mod prompt_set;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -13,7 +15,9 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::flow::{Case, Flow, Hours, Input, LookupBy, Node, NodeIx, QueueCondition};
+use super::flow::{
+    Case, Flow, Hours, Input, LANG, LookupBy, Node, NodeIx, Prompt, PromptSets, QueueCondition,
+};
 use super::{FlowError, Known};
 use crate::domain::{QueueId, Skill, TierId};
 
@@ -28,9 +32,11 @@ const DEFAULT_INVALID: &str = "ivr/ivr-that_was_an_invalid_entry.wav";
 struct RawFlow {
     start: Option<Spanned<String>>,
     #[serde(default)]
-    vars: BTreeMap<String, String>,
+    vars: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     hours: BTreeMap<String, Spanned<RawHours>>,
+    #[serde(default)]
+    prompts: prompt_set::RawPromptSets,
     #[serde(default)]
     nodes: BTreeMap<String, Spanned<RawNode>>,
 }
@@ -79,7 +85,7 @@ struct RawNode {
     not_found: Option<Spanned<String>>,
     cases: Option<Vec<Spanned<RawCase>>>,
     otherwise: Option<Spanned<String>>,
-    vars: Option<BTreeMap<String, String>>,
+    vars: Option<BTreeMap<String, Spanned<String>>>,
     channel: Option<BTreeMap<String, Spanned<String>>>,
     queue: Option<Spanned<String>>,
     priority_bonus: Option<i32>,
@@ -185,12 +191,19 @@ fn build(name: &str, raw: RawFlow, known: &Known, check: &mut Checker) -> Option
         .map(|(name, n)| (name.as_str(), n.get_ref().kind.get_ref().as_str()))
         .collect();
     let hours = hours(&raw.hours, check);
+    let vars: BTreeMap<String, String> = raw
+        .vars
+        .iter()
+        .map(|(name, value)| (name.clone(), value.get_ref().clone()))
+        .collect();
+    let prompts = prompt_set::prompt_sets(&raw.prompts, &raw.vars, &vars, check);
     let resolve = Resolver {
         index: &index,
         kinds: &kinds,
         known,
-        vars: &raw.vars,
+        vars: &vars,
         hours: &hours,
+        prompt_sets: &prompts,
     };
     let start = match &raw.start {
         Some(start) => resolve.target(start, check),
@@ -217,7 +230,8 @@ fn build(name: &str, raw: RawFlow, known: &Known, check: &mut Checker) -> Option
         start,
         nodes,
         names,
-        vars: raw.vars,
+        vars,
+        prompts,
         hours,
     })
 }
@@ -301,6 +315,8 @@ struct Resolver<'a> {
     known: &'a Known,
     vars: &'a BTreeMap<String, String>,
     hours: &'a BTreeMap<String, Hours>,
+    /// What `@name` prompts may name.
+    prompt_sets: &'a PromptSets,
 }
 
 impl Resolver<'_> {
@@ -425,7 +441,15 @@ impl Resolver<'_> {
                 })
             }
             "set" => {
-                let vars = raw.vars.clone().unwrap_or_default();
+                let written = raw.vars.as_ref();
+                if let Some(lang) = written.and_then(|vars| vars.get(LANG)) {
+                    self.check_language(lang, check);
+                }
+                let vars = written
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| (name.clone(), value.get_ref().clone()))
+                    .collect();
                 let channel = raw
                     .channel
                     .iter()
@@ -667,7 +691,7 @@ impl Resolver<'_> {
     }
 
     /// The `prompt` of a digits node: one sound file.
-    fn one_prompt(&self, raw: &RawNode, check: &mut Checker) -> Option<String> {
+    fn one_prompt(&self, raw: &RawNode, check: &mut Checker) -> Option<Prompt> {
         let prompt = self.prompts(raw, check)?;
         if prompt.len() != 1 {
             let span = raw.prompt.as_ref().map_or(raw.kind.span(), Spanned::span);
@@ -680,7 +704,7 @@ impl Resolver<'_> {
     fn digit_settings(&self, raw: &RawNode, check: &mut Checker) -> DigitSettings {
         let invalid_prompt = match &raw.invalid_prompt {
             Some(p) => self.prompt(p.get_ref(), p.span(), check),
-            None => DEFAULT_INVALID.to_owned(),
+            None => Prompt::given(DEFAULT_INVALID),
         };
         let tries = raw.tries.as_ref().map_or(DEFAULT_TRIES, |t| *t.get_ref());
         if !(1..=10).contains(&tries) {
@@ -842,13 +866,13 @@ impl Resolver<'_> {
 
 /// What every digits prompt of a node shares: `invalid_prompt`, `tries`, `timeout`.
 struct DigitSettings {
-    invalid_prompt: String,
+    invalid_prompt: Prompt,
     tries: u32,
     timeout: Duration,
 }
 
 impl DigitSettings {
-    fn input(&self, prompt: String, min: u32, max: u32, pattern: String) -> Input {
+    fn input(&self, prompt: Prompt, min: u32, max: u32, pattern: String) -> Input {
         Input {
             prompt,
             invalid_prompt: self.invalid_prompt.clone(),

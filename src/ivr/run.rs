@@ -8,7 +8,9 @@ mod callback;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::flow::{Case, Flow, Input, LookupBy, Node, NodeIx, QueueCondition, is_text};
+use super::flow::{
+    Case, Flow, Input, LANG, LookupBy, Node, NodeIx, Prompt, QueueCondition, is_text,
+};
 use super::parse::variables_in;
 use super::{AppResult, CallContext, CustomerInfo, LookupKey, PathStep, Step};
 use crate::domain::Timestamp;
@@ -299,8 +301,8 @@ impl IvrRun {
     }
 
     /// One prompt, or several chained with `file_string://` (one `playback`).
-    fn playlist(&self, prompts: &[String]) -> String {
-        let files: Vec<String> = prompts.iter().map(|p| self.expand(p)).collect();
+    fn playlist(&self, prompts: &[Prompt]) -> String {
+        let files: Vec<String> = prompts.iter().map(|p| self.resolve(p)).collect();
         match files.as_slice() {
             [one] => one.clone(),
             many => format!("file_string://{}", many.join("!")),
@@ -311,7 +313,7 @@ impl IvrRun {
     /// <invalid_prompt> <var> <regex> <digit_timeout_ms>`; the digits come back in
     /// `kefu_digits`, which the ESL layer reads.
     fn digits_arg(&self, input: &Input) -> String {
-        self.digits_arg_playing(input, &self.expand(&input.prompt))
+        self.digits_arg_playing(input, &self.resolve(&input.prompt))
     }
 
     /// [`Self::digits_arg`] with a prompt built at run time (variables already expanded).
@@ -323,10 +325,24 @@ impl IvrRun {
             input.tries,
             input.timeout.as_millis(),
             digits_argument(prompt),
-            digits_argument(&self.expand(&input.invalid_prompt)),
+            digits_argument(&self.resolve(&input.invalid_prompt)),
             input.pattern,
             DIGIT_TIMEOUT_MS,
         )
+    }
+
+    /// A prompt as FreeSWITCH gets it: `@name` taken from the prompt set of the run's
+    /// `lang` now (the flow's starting language's set when `lang` names none), then
+    /// `${name}` expanded.
+    fn resolve(&self, prompt: &Prompt) -> String {
+        match prompt {
+            Prompt::Given(written) => self.expand(written),
+            Prompt::Named(name) => {
+                let lang = self.vars.get(LANG).map(String::as_str);
+                // The validator put every name in every set, and gave the fallback a set.
+                self.expand(self.flow.prompts.get(lang, name).unwrap_or_default())
+            }
+        }
     }
 
     /// `${name}` replaced by the run's variables (the validator made sure they exist).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::{Checker, RawNode, Resolver};
-use crate::ivr::flow::{CallbackOffer, Node, NodeIx};
+use crate::ivr::flow::{CallbackOffer, Node, NodeIx, Prompt};
 
 /// "Press 1 to be called back on the number you are calling from, 2 to give another number;
 /// stay on the line to keep your place."
@@ -47,7 +47,7 @@ impl Resolver<'_> {
         }
         let offer_prompt = match &raw.prompt {
             Some(_) => self.one_prompt(raw, check),
-            None => Some(OFFER_PROMPT.to_owned()),
+            None => Some(Prompt::given(OFFER_PROMPT)),
         };
         let number_prompt = self.prompt_or(&raw.number_prompt, NUMBER_PROMPT, check);
         // Both go into one file_string:// playlist with the number's digits.
@@ -100,10 +100,10 @@ impl Resolver<'_> {
         field: &Option<Spanned<String>>,
         default: &str,
         check: &mut Checker,
-    ) -> String {
+    ) -> Prompt {
         match field {
             Some(prompt) => self.prompt(prompt.get_ref(), prompt.span(), check),
-            None => default.to_owned(),
+            None => Prompt::given(default),
         }
     }
 }

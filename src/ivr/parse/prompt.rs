@@ -1,20 +1,27 @@
-//! Prompts as written in a flow: a sound path, or text for the channel's TTS engine
-//! (`say:` or `speak:`, both kept as `say:`). What text may hold follows from how FreeSWITCH
-//! reads an application argument (`docs/ivr-flows.md`, "Text prompts").
+//! Prompts as written in a flow: a sound path, text for the channel's TTS engine (`say:` or
+//! `speak:`, both kept as `say:`), or `@name` of the flow's prompt sets (`prompt_set`). What
+//! text may hold follows from how FreeSWITCH reads an application argument
+//! (`docs/ivr-flows.md`, "Text prompts").
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use toml::Spanned;
 
 use super::{Checker, Prompts, RawNode, Resolver, variables_in};
-use crate::ivr::flow::{TEXT_PREFIX, is_text};
+use crate::ivr::flow::{Prompt, TEXT_PREFIX, is_text};
 
 /// How a flow may start a text prompt (any case, as FreeSWITCH's `strncasecmp`).
 const WRITTEN_TEXT_PREFIXES: [&str; 2] = ["say:", "speak:"];
 
+/// Why a list of prompts holds no text. mod_dptools' file_string opens each part with
+/// switch_core_file_open, which knows sound files only: `say:` works in
+/// switch_ivr_play_file, not there.
+const TEXT_PLAYS_ALONE: &str = "a text prompt plays alone: a list is one file_string:// playback, which only opens sound files";
+
 impl Resolver<'_> {
     /// The node's `prompt`: one, or a list played as one `file_string://` playback.
-    pub(super) fn prompts(&self, raw: &RawNode, check: &mut Checker) -> Option<Vec<String>> {
+    pub(super) fn prompts(&self, raw: &RawNode, check: &mut Checker) -> Option<Vec<Prompt>> {
         let Some(prompt) = &raw.prompt else {
             check.error(
                 raw.kind.span(),
@@ -29,31 +36,48 @@ impl Resolver<'_> {
         if written.is_empty() {
             check.error(prompt.span(), "at least one prompt");
         }
-        let list: Vec<String> = written
+        let list: Vec<Prompt> = written
             .iter()
             .map(|p| self.prompt(p, prompt.span(), check))
             .collect();
-        if list.len() > 1 && list.iter().any(|p| is_text(p)) {
-            // mod_dptools' file_string opens each part with switch_core_file_open, which
-            // knows sound files only: `say:` works in switch_ivr_play_file, not there.
-            check.error(
-                prompt.span(),
-                "a text prompt plays alone: a list is one file_string:// playback, which only opens sound files",
-            );
+        if list.len() > 1 {
+            if list
+                .iter()
+                .any(|p| matches!(p, Prompt::Given(p) if is_text(p)))
+            {
+                check.error(prompt.span(), TEXT_PLAYS_ALONE);
+            }
+            for p in &list {
+                self.refuse_text_in_sets(p, TEXT_PLAYS_ALONE, prompt.span(), check);
+            }
         }
         Some(list)
     }
 
-    /// One prompt, checked, as the run will play it (`speak:` becomes `say:`).
-    pub(super) fn prompt(&self, written: &str, span: Range<usize>, check: &mut Checker) -> String {
-        match text_of(written) {
-            Some(text) => {
-                check_text(written, text, span, check);
-                format!("{TEXT_PREFIX}{text}")
-            }
-            None => {
-                self.check_path(written, span, check);
-                written.to_owned()
+    /// One prompt, checked, as the run will play it (`speak:` becomes `say:`; `@name` is
+    /// looked up when played).
+    pub(super) fn prompt(&self, written: &str, span: Range<usize>, check: &mut Checker) -> Prompt {
+        match written.strip_prefix('@') {
+            Some(name) => self.named(name, span, check),
+            None => Prompt::Given(given(self.vars, written, span, check)),
+        }
+    }
+
+    /// `@name` in a place that takes sound files only: an error for each language whose
+    /// prompt `name` is text.
+    fn refuse_text_in_sets(
+        &self,
+        prompt: &Prompt,
+        why: &str,
+        span: Range<usize>,
+        check: &mut Checker,
+    ) {
+        if let Prompt::Named(name) = prompt {
+            for lang in self.prompt_sets.text_in(name) {
+                check.error(
+                    span.clone(),
+                    format!("{why} (`@{name}` is text in [prompts.{lang}])"),
+                );
             }
         }
     }
@@ -65,34 +89,61 @@ impl Resolver<'_> {
         key: &str,
         default: &str,
         check: &mut Checker,
-    ) -> String {
+    ) -> Prompt {
         let Some(written) = field else {
-            return default.to_owned();
+            return Prompt::given(default);
         };
         let prompt = self.prompt(written.get_ref(), written.span(), check);
-        if is_text(&prompt) {
-            check.error(
-                written.span(),
-                format!("`{key}` is played in one file_string:// playlist with other files: a sound file, not text"),
-            );
+        let why = format!(
+            "`{key}` is played in one file_string:// playlist with other files: a sound file, not text"
+        );
+        match &prompt {
+            Prompt::Given(p) if is_text(p) => check.error(written.span(), why),
+            Prompt::Given(_) => {}
+            Prompt::Named(_) => self.refuse_text_in_sets(&prompt, &why, written.span(), check),
         }
         prompt
     }
+}
 
-    fn check_path(&self, prompt: &str, span: Range<usize>, check: &mut Checker) {
-        if prompt.is_empty() || prompt.chars().any(char::is_whitespace) || prompt.contains("..") {
+/// A sound path or text, checked, as the run will play it (`speak:` becomes `say:`);
+/// `${name}` in a path must be one of `vars`.
+pub(super) fn given(
+    vars: &BTreeMap<String, String>,
+    written: &str,
+    span: Range<usize>,
+    check: &mut Checker,
+) -> String {
+    match text_of(written) {
+        Some(text) => {
+            check_text(written, text, span, check);
+            format!("{TEXT_PREFIX}{text}")
+        }
+        None => {
+            check_path(vars, written, span, check);
+            written.to_owned()
+        }
+    }
+}
+
+fn check_path(
+    vars: &BTreeMap<String, String>,
+    prompt: &str,
+    span: Range<usize>,
+    check: &mut Checker,
+) {
+    if prompt.is_empty() || prompt.chars().any(char::is_whitespace) || prompt.contains("..") {
+        check.error(
+            span.clone(),
+            format!("prompt `{prompt}`: a sound path, without spaces or `..`"),
+        );
+    }
+    for var in variables_in(prompt) {
+        if !vars.contains_key(var) {
             check.error(
                 span.clone(),
-                format!("prompt `{prompt}`: a sound path, without spaces or `..`"),
+                format!("prompt uses `${{{var}}}`, not declared in the flow's `vars`"),
             );
-        }
-        for var in variables_in(prompt) {
-            if !self.vars.contains_key(var) {
-                check.error(
-                    span.clone(),
-                    format!("prompt uses `${{{var}}}`, not declared in the flow's `vars`"),
-                );
-            }
         }
     }
 }

@@ -85,7 +85,7 @@ impl IvrRun {
         number: CallbackNumber,
         now: Timestamp,
     ) -> Step {
-        let mut files = vec![self.expand(&offer.confirm.prompt)];
+        let mut files = vec![self.resolve(&offer.confirm.prompt)];
         files.extend(
             number
                 .as_str()
@@ -93,7 +93,7 @@ impl IvrRun {
                 .filter(char::is_ascii_digit)
                 .map(|d| format!("digits/{d}.wav")),
         );
-        files.push(self.expand(&offer.confirm_keys));
+        files.push(self.resolve(&offer.confirm_keys));
         let prompt = format!("file_string://{}", files.join("!"));
         let arg = self.digits_arg_playing(&offer.confirm, &prompt);
         self.ask(Question::Confirm(number), "confirm", arg, now)
@@ -140,7 +140,7 @@ impl IvrRun {
             extra_skills: skills.clone(),
             reason: reason.clone(),
             number,
-            goodbye: self.expand(&offer.goodbye),
+            goodbye: self.resolve(&offer.goodbye),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The interpreter on the shipped flows and on small flows written here; the
-//! `callback_offer` node in `callback`, text prompts in `text`.
+//! `callback_offer` node in `callback`, text prompts in `text`, prompt sets in `prompts`.
 
 mod callback;
+mod prompts;
 mod text;
 
 use std::sync::Arc;
