@@ -6,7 +6,7 @@
 //! With `kefu: Some(binary)` kefu runs as its own process (`kefu serve`), and its CPU time
 //! and peak memory are reported apart from the load generator's.
 //!
-//! Not built yet (issue 8): sipp against a real switch.
+//! Against a real switch, sipp places the calls: `loadtest/sipp/`, docs/load-against-freeswitch.md.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
