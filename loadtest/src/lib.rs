@@ -24,6 +24,7 @@ use kefu::telemetry::LatencyPercentiles;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub mod agents;
 pub mod target;
 
 use target::{Kefu, Usage};

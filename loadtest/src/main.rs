@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use kefu_loadtest::agents::{AgentsOnly, agents_summary, drive};
 use kefu_loadtest::{LoadSettings, ramp, ramp_summary, run, summary};
 
 /// mimalloc, as the `kefu` binary: glibc's malloc took a quarter of the CPU at 1,000 calls/s
@@ -19,9 +20,10 @@ struct Args {
     /// New calls per second.
     #[arg(long, default_value_t = 100.0)]
     cps: f64,
-    /// How long callers keep arriving (e.g. 60s).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    duration: Duration,
+    /// How long callers keep arriving (e.g. 60s; 10s when not given). With
+    /// `--agents-only`: how long the agents run (until Ctrl-C when not given).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
     /// Simulated agents.
     #[arg(long, default_value_t = 500)]
     agents: usize,
@@ -50,6 +52,17 @@ struct Args {
     /// time and peak memory are measured apart from the load generator's.
     #[arg(long)]
     kefu: Option<PathBuf>,
+    /// Only the agents, against the kefu at this HTTP address (`10.0.0.9:8080`), which has
+    /// a real FreeSWITCH behind it: `--agents` of them from `--first-agent` on, password in
+    /// KEFU_AGENT_PASSWORD (default `demo`).
+    #[arg(long, value_name = "HTTP_ADDR")]
+    agents_only: Option<String>,
+    /// The first agent id of `--agents-only`.
+    #[arg(long, default_value_t = 1001)]
+    first_agent: u64,
+    /// After-call work of `--agents-only` agents before their disposition.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    wrap_up: Duration,
 }
 
 /// The ramp's rates, calls/s (one value to clap, not a list of values).
@@ -84,7 +97,7 @@ fn main() -> ExitCode {
     }
     let settings = LoadSettings {
         cps: args.cps,
-        duration: args.duration,
+        duration: args.duration.unwrap_or(Duration::from_secs(10)),
         agents: args.agents,
         switches: args.switches,
         time_scale: args.time_scale,
@@ -99,6 +112,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(http) = &args.agents_only {
+        let settings = AgentsOnly {
+            http: http.clone(),
+            first: args.first_agent,
+            count: args.agents,
+            password: std::env::var("KEFU_AGENT_PASSWORD").unwrap_or_else(|_| "demo".into()),
+            wrap_up: args.wrap_up,
+            duration: args.duration,
+        };
+        let report = runtime.block_on(drive(&settings));
+        println!("{}", agents_summary(&report));
+        if let Some(path) = &args.report
+            && !write_json(path, &report)
+        {
+            return ExitCode::FAILURE;
+        }
+        return ExitCode::SUCCESS;
+    }
     if let Some(Rates(rates)) = &args.ramp {
         return ramp_main(
             &runtime,
