@@ -78,6 +78,25 @@ async fn ivr(open: bool, sim: SimConfig) -> Ivr {
     }
 }
 
+/// The shipped flows plus `name.toml` (`text`), the office open, `number` routed to it.
+async fn with_flow(name: &str, text: &str, number: &str) -> Ivr {
+    let flows = shipped_flows(true);
+    std::fs::write(flows.path().join(format!("{name}.toml")), text).expect("write flow");
+    let switch = fake_switch(fast()).await;
+    let dir = flows.path().to_owned();
+    let test = spawn_app(|config| {
+        config.flows.dir = dir;
+        config.flows.routes.insert(number.into(), name.into());
+        point_at(config, &switch);
+    })
+    .await;
+    Ivr {
+        switch,
+        test,
+        _flows: flows,
+    }
+}
+
 fn fast() -> SimConfig {
     SimConfig {
         time_scale: 0.01,
@@ -240,26 +259,19 @@ async fn a_caller_who_hangs_up_mid_prompt_gets_no_further_command() {
 #[tokio::test]
 async fn set_sends_channel_variables_and_transfer_hands_the_call_to_the_dialplan() {
     // The shipped `chinese` node sets the sound prefix; a small flow transfers to a number.
-    let flows = shipped_flows(true);
-    std::fs::write(
-        flows.path().join("hotline.toml"),
+    let Ivr {
+        switch,
+        test,
+        _flows,
+    } = with_flow(
+        "hotline",
         "start = \"chinese\"\nvars = { lang = \"en\" }\n\
          [nodes.chinese]\nkind = \"set\"\nvars = { lang = \"zh\" }\n\
          channel = { sound_prefix = \"/sounds/zh/cn/sinmei\" }\nnext = \"notice\"\n\
          [nodes.notice]\nkind = \"play\"\nprompt = \"kefu/${lang}/transferring.wav\"\nnext = \"out\"\n\
          [nodes.out]\nkind = \"transfer\"\nnumber = \"8005550199\"\n",
+        "8005550111",
     )
-    .expect("write flow");
-    let switch = fake_switch(fast()).await;
-    let dir = flows.path().to_owned();
-    let test = spawn_app(|config| {
-        config.flows.dir = dir;
-        config
-            .flows
-            .routes
-            .insert("8005550111".into(), "hotline".into());
-        point_at(config, &switch);
-    })
     .await;
     let call = switch.place_call(CallerScript::new("+15550005555", "8005550111"));
     let id = call.to_string();
@@ -390,9 +402,12 @@ async fn a_caller_facing_a_wait_takes_the_callback_offer_and_is_called_back_in_t
 
 #[tokio::test]
 async fn text_prompts_reach_the_switch_as_say_and_a_spoken_menu_takes_keys() {
-    let flows = shipped_flows(true);
-    std::fs::write(
-        flows.path().join("spoken.toml"),
+    let Ivr {
+        switch,
+        test,
+        _flows,
+    } = with_flow(
+        "spoken",
         "start = \"tts\"\n\
          [nodes.tts]\nkind = \"set\"\nchannel = { tts_engine = \"flite\", tts_voice = \"slt\" }\nnext = \"welcome\"\n\
          [nodes.welcome]\nkind = \"play\"\nprompt = \"speak:Thank you for calling.\"\nnext = \"menu\"\n\
@@ -400,18 +415,8 @@ async fn text_prompts_reach_the_switch_as_say_and_a_spoken_menu_takes_keys() {
          options = { \"1\" = \"billing\", \"3\" = \"repair\" }\non_fail = \"billing\"\n\
          [nodes.billing]\nkind = \"queue\"\nqueue = \"general\"\n\
          [nodes.repair]\nkind = \"queue\"\nqueue = \"repair\"\nreason = \"repair\"\n",
+        "8005550122",
     )
-    .expect("write flow");
-    let switch = fake_switch(fast()).await;
-    let dir = flows.path().to_owned();
-    let test = spawn_app(|config| {
-        config.flows.dir = dir;
-        config
-            .flows
-            .routes
-            .insert("8005550122".into(), "spoken".into());
-        point_at(config, &switch);
-    })
     .await;
     let mut agent = AgentClient::login(test.http, "1005", "demo").await; // serves repair
     agent.set_available().await;

@@ -264,46 +264,47 @@ fn start_callers(sipp: &Path, agents: u16, calls: u32, patience_ms: u32) -> Sipp
     Sipp::start(sipp, "caller.xml", &shipped("caller.xml"), calls, &args)
 }
 
+/// `calls` calls between the shipped caller (with this patience) and the shipped phones
+/// (with these timings); both sides must complete every call. Their message counts.
+async fn completed_calls(
+    sipp: &Path,
+    calls: u32,
+    agent_timings: &[(&str, u32)],
+    patience_ms: u32,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let (agents, port) =
+        start_agents(sipp, &shipped("agent.xml"), calls, &set(agent_timings)).await;
+    let callers = start_callers(sipp, port, calls, patience_ms);
+    let callers = callers.finish().await;
+    callers.assert_all_succeeded(calls);
+    let agents = agents.finish().await;
+    agents.assert_all_succeeded(calls);
+    (callers.message_counts(), agents.message_counts())
+}
+
+/// Every call's BYE went from `sender` to `receiver`, and none the other way.
+fn assert_byes(sender: &BTreeMap<String, u64>, receiver: &BTreeMap<String, u64>, calls: u32) {
+    let n = u64::from(calls);
+    assert_eq!(sender.get("BYE_Sent"), Some(&n), "{sender:?}");
+    assert_eq!(sender.get("BYE_Recv"), Some(&0), "{sender:?}");
+    assert_eq!(receiver.get("BYE_Recv"), Some(&n), "{receiver:?}");
+    assert_eq!(receiver.get("BYE_Sent"), Some(&0), "{receiver:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_completes_when_the_agent_hangs_up() {
     let Some(sipp) = sipp_or_skip() else { return };
-    const CALLS: u32 = 6;
-    let agent_timings = set(&[("ring_ms", 200), ("talk_ms", 5000)]);
-    let (agents, port) = start_agents(&sipp, &shipped("agent.xml"), CALLS, &agent_timings).await;
-    let callers = start_callers(&sipp, port, CALLS, 20_000);
-
-    let callers = callers.finish().await;
-    callers.assert_all_succeeded(CALLS);
-    let agents = agents.finish().await;
-    agents.assert_all_succeeded(CALLS);
-    // The agent hung up every call, the callers answered each BYE and sent none.
-    let (caller, agent) = (callers.message_counts(), agents.message_counts());
-    let n = u64::from(CALLS);
-    assert_eq!(caller.get("BYE_Recv"), Some(&n), "{caller:?}");
-    assert_eq!(caller.get("BYE_Sent"), Some(&0), "{caller:?}");
-    assert_eq!(agent.get("BYE_Sent"), Some(&n), "{agent:?}");
-    assert_eq!(agent.get("BYE_Recv"), Some(&0), "{agent:?}");
+    let timings = [("ring_ms", 200), ("talk_ms", 5000)];
+    let (caller, agent) = completed_calls(&sipp, 6, &timings, 20_000).await;
+    assert_byes(&agent, &caller, 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_completes_when_the_callers_patience_runs_out() {
     let Some(sipp) = sipp_or_skip() else { return };
-    const CALLS: u32 = 6;
-    let agent_timings = set(&[("ring_ms", 200), ("talk_ms", 30_000)]);
-    let (agents, port) = start_agents(&sipp, &shipped("agent.xml"), CALLS, &agent_timings).await;
-    let callers = start_callers(&sipp, port, CALLS, 1500);
-
-    let callers = callers.finish().await;
-    callers.assert_all_succeeded(CALLS);
-    let agents = agents.finish().await;
-    agents.assert_all_succeeded(CALLS);
-    // Every caller hung up while the agent talked; the agent answered each BYE.
-    let (caller, agent) = (callers.message_counts(), agents.message_counts());
-    let n = u64::from(CALLS);
-    assert_eq!(caller.get("BYE_Sent"), Some(&n), "{caller:?}");
-    assert_eq!(caller.get("BYE_Recv"), Some(&0), "{caller:?}");
-    assert_eq!(agent.get("BYE_Recv"), Some(&n), "{agent:?}");
-    assert_eq!(agent.get("BYE_Sent"), Some(&0), "{agent:?}");
+    let timings = [("ring_ms", 200), ("talk_ms", 30_000)];
+    let (caller, agent) = completed_calls(&sipp, 6, &timings, 1500).await;
+    assert_byes(&caller, &agent, 6);
 }
 
 /// FreeSWITCH's side of an agent leg that ends while it rings (the caller gave up, or
