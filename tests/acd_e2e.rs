@@ -786,3 +786,47 @@ async fn a_callback_not_yet_made_when_kefu_stops_is_made_after_the_restart() {
     drop(test.dir);
     switch.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_saved_callback_whose_queue_is_gone_is_recorded_as_given_up() {
+    // A callback saved by an earlier kefu for a queue this configuration no longer has.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = kefu::config::Secret::new(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("kefu.db").display()
+    ));
+    let store = kefu::store::Store::connect(&url).await.expect("database");
+    store.migrate().await.expect("migrations");
+    let call = CallId::random();
+    let arrived = kefu::clock::now();
+    let mut session = kefu::call::Session::new(
+        call,
+        kefu::domain::NodeId::new("fs1"),
+        UNKNOWN.into(),
+        GENERAL.into(),
+        kefu::domain::TierId::new("standard"),
+        arrived,
+    );
+    session.enqueued(kefu::domain::QueueId::new("sales"), arrived);
+    let number = kefu::domain::CallbackNumber::parse(UNKNOWN).expect("a number");
+    session.callback_requested(number, 0, arrived);
+    let json = serde_json::to_string(&session).expect("json");
+    store.save_callback(call, &json).await.expect("saved");
+    let w = world(|config| config.database.url = url.clone()).await;
+    let path = format!("/api/calls/{call}");
+    let stored = get_json_until(w.test.http, &path, |v| v["call"]["outcome"].is_string()).await;
+    assert_eq!(stored["call"]["outcome"], "overflowed", "{stored}");
+    assert_eq!(
+        stored["call"]["hangup_cause"], "CALLBACK_QUEUE_GONE",
+        "{stored}"
+    );
+    let pending = async {
+        while !store.pending_callbacks().await.expect("read").is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("its saved row is removed");
+    w.stop().await;
+}

@@ -338,7 +338,7 @@ impl Engine {
     }
 
     /// Writes the call's record: the callback ends unanswered (an overflow).
-    fn give_up_callback(&mut self, call: CallId, cause: &str, at: Timestamp) {
+    pub(super) fn give_up_callback(&mut self, call: CallId, cause: &str, at: Timestamp) {
         let Some(session) = self.sessions.get_mut(&call) else {
             return;
         };

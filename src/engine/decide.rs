@@ -208,6 +208,12 @@ impl Engine {
         let Some(session) = self.sessions.get_mut(&call) else {
             return Vec::new();
         };
+        if !session.has_caller_channel() {
+            // A saved callback whose queue is gone (the router never overflows a callback
+            // otherwise): nobody is on the line to hear anything, so it ends here.
+            self.give_up_callback(call, "CALLBACK_QUEUE_GONE", now);
+            return Vec::new();
+        }
         let node = session.node.clone();
         let tier = session.tier.clone();
         match action {
