@@ -94,10 +94,9 @@ pub struct LiveChannel {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// The node authenticated and subscribed; `channels` is what `show channels as json`
-    /// listed right after (reconciliation input). `core_uuid` changes when FreeSWITCH restarts.
+    /// listed right after (reconciliation input: it also covers a FreeSWITCH that restarted
+    /// while the socket was down, whose channels are all gone).
     NodeConnected {
-        /// FreeSWITCH's `Core-UUID`, when known.
-        core_uuid: Option<String>,
         /// Live channels at connect time.
         channels: Vec<LiveChannel>,
     },

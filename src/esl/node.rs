@@ -305,7 +305,6 @@ impl Node {
         let connected = lifecycle(
             &self.sink.node,
             EventKind::NodeConnected {
-                core_uuid: handshake.core_uuid,
                 channels: handshake.channels,
             },
         );
@@ -394,7 +393,6 @@ async fn connect(settings: &NodeSettings) -> Result<TcpStream, EslError> {
 /// What the handshake learned, and the events that arrived during it (to forward after
 /// `NodeConnected`, in order).
 struct Handshake {
-    core_uuid: Option<String>,
     channels: Vec<LiveChannel>,
     held: Vec<(EslEvent, Instant)>,
 }
@@ -447,14 +445,7 @@ async fn handshake(
         tracing::warn!(error = %error_chain(&error), "channel list unreadable; reconciling nothing");
         Vec::new()
     });
-    let core_uuid = held
-        .iter()
-        .find_map(|(e, _)| translate::core_uuid(e).map(str::to_owned));
-    Ok(Handshake {
-        core_uuid,
-        channels,
-        held,
-    })
+    Ok(Handshake { channels, held })
 }
 
 /// Reads until a `command/reply`, holding events; returns its Reply-Text.

@@ -69,11 +69,6 @@ pub fn background_job_id(event: &EslEvent) -> Option<uuid::Uuid> {
         .and_then(|j| uuid::Uuid::parse_str(j.trim()).ok())
 }
 
-/// `Core-UUID` of any event (changes when FreeSWITCH restarts).
-pub fn core_uuid(event: &EslEvent) -> Option<&str> {
-    event.header("Core-UUID")
-}
-
 /// Reads `show channels as json`. With no rows FreeSWITCH prints `{"row_count": 0}` without
 /// `rows` (reference §7). Rows whose `uuid` is not a UUID are skipped.
 ///
