@@ -81,11 +81,32 @@ const QUIET: Figures = Figures {
 };
 
 fn ctx(tier: &TierId) -> CallContext<'_> {
+    call("+15551234567", tier, &QUIET)
+}
+
+/// A call from `number` while `figures` hold.
+fn call<'a>(number: &'a str, tier: &'a TierId, figures: &'a Figures) -> CallContext<'a> {
     CallContext {
-        caller_number: "+15551234567",
+        caller_number: number,
         tier,
-        queues: &QUIET,
+        queues: figures,
     }
+}
+
+/// Reports `answers` one by one until the run hangs up (or they run out); the last step.
+fn answer_until_hangup(
+    run: &mut IvrRun,
+    c: &CallContext,
+    answers: impl IntoIterator<Item = AppResult>,
+) -> Step {
+    let mut last = Step::Wait;
+    for answer in answers {
+        last = run.on_app_done(answer, c, office_open());
+        if matches!(last, Step::Hangup { .. }) {
+            break;
+        }
+    }
+    last
 }
 
 fn digits(d: &str) -> AppResult {
@@ -300,13 +321,8 @@ kind = "hangup"
     let standard = TierId::new("standard");
     let c = ctx(&standard);
     let (mut run, _) = IvrRun::start(looping, &c, office_open());
-    let mut last = Step::Wait;
-    for _ in 0..1000 {
-        last = run.on_app_done(AppResult::NoInput, &c, office_open());
-        if matches!(last, Step::Hangup { .. }) {
-            break;
-        }
-    }
+    let answers = std::iter::repeat_n(AppResult::NoInput, 1000);
+    let last = answer_until_hangup(&mut run, &c, answers);
     assert_eq!(
         last,
         Step::Hangup {

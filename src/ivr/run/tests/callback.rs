@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Figures, QUIET, digits, flow, main_flow, office_open, prompt_of};
+use super::{
+    Figures, QUIET, answer_until_hangup, call, digits, flow, main_flow, office_open, prompt_of,
+};
 use crate::domain::{CallbackNumber, QueueId, Skill, TierId};
 use crate::ivr::{AppResult, CallContext, Flow, IvrRun, Step};
 
@@ -54,15 +56,6 @@ const LONG: Figures = Figures {
     wait: Some(Duration::from_secs(600)),
     serving: 3,
 };
-
-/// A call from `number` while `figures` hold.
-fn call<'a>(number: &'a str, tier: &'a TierId, figures: &'a Figures) -> CallContext<'a> {
-    CallContext {
-        caller_number: number,
-        tier,
-        queues: figures,
-    }
-}
 
 fn digits_step(arg: &str) -> Step {
     Step::Execute {
@@ -282,13 +275,13 @@ fn a_caller_giving_new_numbers_forever_is_cut() {
     let c = call("+15551234567", &tier, &LONG);
     let now = office_open();
     let (mut run, _) = IvrRun::start(offer_flow(), &c, now);
-    let mut last = run.on_app_done(digits("2"), &c, now);
-    for answer in ["13900139000", "2"].iter().cycle().take(1000) {
-        last = run.on_app_done(digits(answer), &c, now);
-        if matches!(last, Step::Hangup { .. }) {
-            break;
-        }
-    }
+    run.on_app_done(digits("2"), &c, now);
+    let answers = ["13900139000", "2"]
+        .iter()
+        .cycle()
+        .take(1000)
+        .map(|a| digits(a));
+    let last = answer_until_hangup(&mut run, &c, answers);
     assert_eq!(
         last,
         Step::Hangup {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{QUIET, digits, flow, office_open, prompt_of};
+use super::{ctx, digits, flow, office_open, prompt_of};
 use crate::domain::TierId;
-use crate::ivr::{AppResult, CallContext, IvrRun, Step};
+use crate::ivr::{AppResult, IvrRun, Step};
 
 /// English text and Chinese recordings; a `set` node switches to Chinese, another changes
 /// the brand that the welcome's path names.
@@ -59,26 +59,18 @@ next = "hang_up"
 kind = "hangup"
 "#;
 
-fn call(tier: &TierId) -> CallContext<'_> {
-    CallContext {
-        caller_number: "+15551234567",
-        tier,
-        queues: &QUIET,
-    }
-}
-
 /// The first step of a run of `text` starting with `lang`.
 fn first_prompt(text: &str, lang: &str) -> String {
     let tier = TierId::new("standard");
     let vars = BTreeMap::from([("lang".to_owned(), lang.to_owned())]);
-    let (_, step) = IvrRun::start_with(flow("sets", text), vars, &call(&tier), office_open());
+    let (_, step) = IvrRun::start_with(flow("sets", text), vars, &ctx(&tier), office_open());
     prompt_of(&step).to_owned()
 }
 
 #[test]
 fn a_named_prompt_comes_from_the_set_of_the_runs_language() {
     let tier = TierId::new("standard");
-    let (_, step) = IvrRun::start(flow("sets", SETS_FLOW), &call(&tier), office_open());
+    let (_, step) = IvrRun::start(flow("sets", SETS_FLOW), &ctx(&tier), office_open());
     assert_eq!(
         prompt_of(&step),
         "kefu/acme/en/welcome.wav",
@@ -94,7 +86,7 @@ fn a_named_prompt_comes_from_the_set_of_the_runs_language() {
 #[test]
 fn a_set_node_switching_language_switches_every_later_prompt() {
     let tier = TierId::new("standard");
-    let c = call(&tier);
+    let c = ctx(&tier);
     let now = office_open();
     let (mut run, _) = IvrRun::start(flow("sets", SETS_FLOW), &c, now);
     let step = run.on_app_done(AppResult::Done, &c, now);
@@ -117,7 +109,7 @@ fn a_set_node_switching_language_switches_every_later_prompt() {
 #[test]
 fn variables_in_a_set_value_are_expanded_when_it_plays() {
     let tier = TierId::new("standard");
-    let c = call(&tier);
+    let c = ctx(&tier);
     let now = office_open();
     let (mut run, _) = IvrRun::start(flow("sets", SETS_FLOW), &c, now);
     run.on_app_done(AppResult::Done, &c, now);
@@ -136,6 +128,6 @@ fn a_language_without_a_set_falls_back_to_the_flows_starting_language() {
     );
     let tier = TierId::new("standard");
     let vars = BTreeMap::from([("lang".to_owned(), "fr".to_owned())]);
-    let (run, _) = IvrRun::start_with(flow("sets", SETS_FLOW), vars, &call(&tier), office_open());
+    let (run, _) = IvrRun::start_with(flow("sets", SETS_FLOW), vars, &ctx(&tier), office_open());
     assert_eq!(run.vars()["lang"], "fr", "the run keeps its language");
 }

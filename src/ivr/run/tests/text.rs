@@ -1,9 +1,9 @@
 //! `say:`/`speak:` text prompts: played as `say:` text, and quoted in play_and_get_digits
 //! so that FreeSWITCH's argument splitting gives the prompt back whole.
 
-use super::{QUIET, digits, flow, office_open, prompt_of};
+use super::{call, ctx, digits, flow, office_open, prompt_of};
 use crate::domain::TierId;
-use crate::ivr::{AppResult, CallContext, IvrRun, Step};
+use crate::ivr::{AppResult, IvrRun, Step};
 
 const TEXT_FLOW: &str = r#"
 start = "welcome"
@@ -35,11 +35,7 @@ queue = "general"
 #[test]
 fn a_play_node_speaks_its_text_with_say() {
     let tier = TierId::new("standard");
-    let c = CallContext {
-        caller_number: "+15551234567",
-        tier: &tier,
-        queues: &QUIET,
-    };
+    let c = ctx(&tier);
     let (_, step) = IvrRun::start(flow("text", TEXT_FLOW), &c, office_open());
     assert_eq!(
         step,
@@ -54,11 +50,7 @@ fn a_play_node_speaks_its_text_with_say() {
 #[test]
 fn digits_prompts_with_spaces_are_quoted_and_come_back_whole() {
     let tier = TierId::new("standard");
-    let c = CallContext {
-        caller_number: "+15551234567",
-        tier: &tier,
-        queues: &QUIET,
-    };
+    let c = ctx(&tier);
     let (mut run, _) = IvrRun::start(flow("text", TEXT_FLOW), &c, office_open());
     let step = run.on_app_done(AppResult::Done, &c, office_open());
     let Step::Execute { app, arg } = &step else {
@@ -80,11 +72,7 @@ fn a_callback_offer_may_offer_and_say_goodbye_in_text() {
         wait: Some(std::time::Duration::from_secs(60)),
         serving: 1,
     };
-    let c = CallContext {
-        caller_number: "+15551234567",
-        tier: &tier,
-        queues: &long,
-    };
+    let c = call("+15551234567", &tier, &long);
     let now = office_open();
     let (mut run, _) = IvrRun::start(flow("text", TEXT_FLOW), &c, now);
     run.on_app_done(AppResult::Done, &c, now);
