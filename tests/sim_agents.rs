@@ -52,6 +52,7 @@ fn pop(call: CallId) -> Box<ScreenPop> {
         queue: "general".into(),
         reason: None,
         ivr_path: Vec::new(),
+        enqueued_at: "2026-12-05T01:00:00.000001Z".into(),
         waited_ms: 10,
         recent_calls: Vec::new(),
         open_complaints: Vec::new(),
@@ -198,5 +199,10 @@ async fn agent_logs_in_takes_an_offer_wraps_up_and_reconnects_after_a_drop() {
     assert_eq!(report.wrapped_up, 1);
     assert_eq!(report.receipts.len(), 1);
     assert_eq!(report.receipts[0].call, call);
+    let enqueued_at = report.receipts[0].enqueued_at.map(|t| {
+        t.to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    });
+    assert_eq!(enqueued_at.as_deref(), Some("2026-12-05T01:00:00.000001Z"));
     assert!(!report.errors.is_empty(), "the drop is reported");
 }

@@ -10,6 +10,8 @@ use kefu::sim::agents::{AgentBehaviour, AgentReport, run_agent};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::{Percentiles, enqueue_to_pop};
+
 /// Which agents, where, for how long.
 #[derive(Clone, Debug)]
 pub struct AgentsOnly {
@@ -42,6 +44,9 @@ pub struct AgentsReport {
     pub errors: usize,
     /// The first few of them.
     pub error_samples: Vec<String>,
+    /// Enqueue (FreeSWITCH's clock) → screen-pop received (this machine's), each call's first
+    /// offer, ms: exact only with the clocks synchronised (chrony: to well under 1 ms).
+    pub enqueue_to_pop_ms: Option<Percentiles>,
 }
 
 /// Runs the agents until `duration` or Ctrl-C.
@@ -86,6 +91,7 @@ fn add_up(reports: &[AgentReport]) -> AgentsReport {
         wrapped_up: reports.iter().map(|r| r.wrapped_up).sum(),
         errors: errors.len(),
         error_samples: errors.into_iter().take(5).cloned().collect(),
+        enqueue_to_pop_ms: enqueue_to_pop(reports),
     }
 }
 
@@ -95,6 +101,12 @@ pub fn agents_summary(report: &AgentsReport) -> String {
         "agents {} · offers {} · connected {} · wrapped up {} · errors {}",
         report.agents, report.offers, report.connected, report.wrapped_up, report.errors
     );
+    if let Some(p) = report.enqueue_to_pop_ms {
+        text.push_str(&format!(
+            "\nenqueue → screen-pop (FreeSWITCH's clock to this one's; queue wait included): {}",
+            p.readable()
+        ));
+    }
     for sample in &report.error_samples {
         text.push_str("\n  ");
         text.push_str(sample);

@@ -17,8 +17,8 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use kefu::app::demo::{Callers, DemoSettings};
 use kefu::config::{AgentConfig, Config, CustomerConfig, NodeConfig, Secret};
-use kefu::domain::{AgentId, CallId, Timestamp};
-use kefu::sim::agents::{AgentBehaviour, AgentReport, run_agent};
+use kefu::domain::{AgentId, CallId};
+use kefu::sim::agents::{AgentBehaviour, AgentReport, OfferReceipt, run_agent};
 use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimConfig};
 use kefu::telemetry::LatencyPercentiles;
 use serde::Serialize;
@@ -61,8 +61,8 @@ pub struct Report {
     pub lost: u64,
     /// Stored calls the switches never placed. Must be 0.
     pub unknown: u64,
-    /// Enqueue (kefu's mark) → screen-pop received by the agent client, first offer of each
-    /// call, ms. It includes any time the call waited for a free agent: only with agents to
+    /// Enqueue (the screen-pop's `enqueued_at`) → screen-pop received by the agent client,
+    /// first offer of each call, ms. It includes any time the call waited for a free agent: only with agents to
     /// spare is it kefu's own latency.
     pub enqueue_to_pop_ms: Option<Percentiles>,
     /// Offers the agents received, and errors they saw.
@@ -80,8 +80,9 @@ pub struct Report {
     pub service_level_by_tier: BTreeMap<String, TierServiceLevel>,
     /// kefu's own CPU time and peak memory, when it ran as its own process.
     pub kefu_process: Option<Usage>,
-    /// This process's CPU time (the load generator, plus kefu when in-process), seconds.
-    pub generator_cpu_s: Option<f64>,
+    /// This process's CPU time, memory and core waits (the load generator, plus kefu when
+    /// in-process).
+    pub generator: Option<Usage>,
     /// Wall time from the first call placed to the last recorded, seconds.
     pub wall_s: f64,
 }
@@ -193,6 +194,30 @@ impl Percentiles {
             max: ms(h.max()),
         })
     }
+
+    /// `p50 0.47 ms, p90 …, p99 …, p99.9 …, max … (N calls)`.
+    pub fn readable(&self) -> String {
+        format!(
+            "p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2} ({} calls)",
+            self.p50, self.p90, self.p99, self.p999, self.max, self.count
+        )
+    }
+}
+
+/// Enqueue → screen-pop received, each call's first offer, from the agents' receipts.
+pub fn enqueue_to_pop(agents: &[AgentReport]) -> Option<Percentiles> {
+    let mut first_offer: HashMap<CallId, &OfferReceipt> = HashMap::new();
+    for receipt in agents.iter().flat_map(|a| &a.receipts) {
+        let first = first_offer.entry(receipt.call).or_insert(receipt);
+        if receipt.wall < first.wall {
+            *first = receipt;
+        }
+    }
+    let mut pop = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+    for took in first_offer.values().filter_map(|r| r.enqueue_to_pop()) {
+        pop.saturating_record((took.as_micros() as u64).max(1));
+    }
+    Percentiles::of(&pop)
 }
 
 /// Runs the load and checks the result.
@@ -264,7 +289,7 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     report.kefu = kefu.latency().await;
     report.service_level_by_tier = service_level_by_tier(kefu.store(), &config, run_from).await?;
     report.kefu_process = kefu.usage();
-    report.generator_cpu_s = target::usage(std::process::id()).map(|u| u.cpu_s);
+    report.generator = target::usage(std::process::id());
     report.wall_s = wall_s;
     kefu.shutdown().await;
     for switch in switches {
@@ -427,26 +452,12 @@ fn compare(
             .or_insert(0) += 1;
     }
 
-    let mut pop = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
-    let mut first_offer: HashMap<CallId, Timestamp> = HashMap::new();
-    for receipt in agents.iter().flat_map(|a| &a.receipts) {
-        let at = first_offer.entry(receipt.call).or_insert(receipt.wall);
-        if receipt.wall < *at {
-            *at = receipt.wall;
-        }
-    }
-    for (call, received) in &first_offer {
-        if let Some(enqueued) = stored_by_id.get(call).and_then(|c| c.enqueued_at) {
-            let us = (received.as_micros() - enqueued.as_micros()).max(0) as u64;
-            pop.saturating_record(us.max(1));
-        }
-    }
     Report {
         placed: placed.len() as u64,
         outcomes,
         lost,
         unknown,
-        enqueue_to_pop_ms: Percentiles::of(&pop),
+        enqueue_to_pop_ms: enqueue_to_pop(agents),
         offers: agents.iter().map(|a| a.offers).sum(),
         agent_errors: agents.iter().map(|a| a.errors.len() as u64).sum(),
         agent_error_samples: agents
@@ -461,7 +472,7 @@ fn compare(
         kefu: KefuLatency::default(),
         service_level_by_tier: BTreeMap::new(),
         kefu_process: None,
-        generator_cpu_s: None,
+        generator: None,
         wall_s: 0.0,
     }
 }
@@ -567,8 +578,8 @@ pub fn summary(report: &Report) -> String {
         .enqueue_to_pop_ms
         .map(|p| {
             format!(
-                "enqueue → screen-pop (queue wait included): p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2} ({} calls)",
-                p.p50, p.p90, p.p99, p.p999, p.max, p.count
+                "enqueue → screen-pop (queue wait included): {}",
+                p.readable()
             )
         })
         .unwrap_or_else(|| "enqueue → screen-pop: no offers".into());
@@ -597,18 +608,33 @@ pub fn summary(report: &Report) -> String {
             )
         })
         .collect();
-    let resources = match (report.kefu_process, report.generator_cpu_s) {
+    let waited = |u: Usage| {
+        format!(
+            "waited for a core {:.1} s over {} runs (mean {:.0} µs)",
+            u.core_wait_s,
+            u.runs,
+            u.mean_core_wait_us()
+        )
+    };
+    let resources = match (report.kefu_process, report.generator) {
         (Some(k), generator) => format!(
-            "\nkefu process: {:.1} s CPU over {:.1} s ({:.0}% of one core), peak memory {:.0} MiB; load generator {}",
+            "\nkefu process: {:.1} s CPU over {:.1} s ({:.0}% of one core), peak memory {:.0} MiB, {}; load generator {}",
             k.cpu_s,
             report.wall_s,
             100.0 * k.cpu_s / report.wall_s.max(0.001),
             k.peak_rss_mib,
-            generator.map_or("–".into(), |g| format!("{g:.1} s CPU")),
+            waited(k),
+            generator.map_or("–".into(), |g| format!(
+                "{:.1} s CPU, {}",
+                g.cpu_s,
+                waited(g)
+            )),
         ),
         (None, Some(g)) => format!(
-            "\nkefu and the load generator in one process: {g:.1} s CPU over {:.1} s (run with --kefu to measure kefu alone)",
-            report.wall_s
+            "\nkefu and the load generator in one process: {:.1} s CPU over {:.1} s, {} (run with --kefu to measure kefu alone)",
+            g.cpu_s,
+            report.wall_s,
+            waited(g)
         ),
         (None, None) => String::new(),
     };

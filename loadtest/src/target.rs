@@ -35,6 +35,20 @@ pub struct Usage {
     pub cpu_s: f64,
     /// Peak resident memory (VmHWM), MiB.
     pub peak_rss_mib: f64,
+    /// Time its threads were ready to run but waited for a core, seconds, summed over the
+    /// threads alive at the end (`/proc/<pid>/task/*/schedstat`): what sharing the machine
+    /// cost it.
+    pub core_wait_s: f64,
+    /// How many times its threads were put on a core (the same threads): the core wait
+    /// divided by this is the mean wait per wake-up.
+    pub runs: u64,
+}
+
+impl Usage {
+    /// Mean wait for a core per run, µs.
+    pub fn mean_core_wait_us(&self) -> f64 {
+        1e6 * self.core_wait_s / self.runs.max(1) as f64
+    }
 }
 
 impl Kefu {
@@ -180,10 +194,36 @@ pub fn usage(pid: u32) -> Option<Usage> {
         .trim()
         .parse()
         .ok()?;
+    let (core_wait_ns, runs) = core_waits(pid);
     Some(Usage {
         cpu_s: ticks / USER_HZ,
         peak_rss_mib: peak_kib / 1024.0,
+        core_wait_s: core_wait_ns as f64 / 1e9,
+        runs,
     })
+}
+
+/// Run-queue wait (ns) and runs, summed over the process's threads. Each thread's
+/// `schedstat` holds its time on a core, its time waiting for one, and its runs.
+fn core_waits(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    let mut sum = (0, 0);
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let fields: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if let [_, waited, runs] = fields[..] {
+            sum.0 += waited;
+            sum.1 += runs;
+        }
+    }
+    sum
 }
 
 /// A port the OS says is free now.

@@ -51,6 +51,13 @@ async fn agents_only_take_the_calls_of_a_running_kefu() {
     assert_eq!(report.offers, 3, "{report:?}");
     assert_eq!(report.connected, 3, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
+    // Three first offers timed from the pop's enqueue time; free agents, so well under the
+    // seconds a queue wait would add.
+    let pop = report
+        .enqueue_to_pop_ms
+        .expect("enqueue → screen-pop measured");
+    assert_eq!(pop.count, 3, "{pop:?}");
+    assert!(pop.max < 1_000.0, "{pop:?}");
     kefu.shutdown().await;
     switch.shutdown().await;
 }

@@ -108,6 +108,7 @@ impl Engine {
     pub(super) fn screen_pop(&self, call: CallId, now: Timestamp) -> Option<ScreenPop> {
         let session = self.sessions.get(&call)?;
         let card = self.cards.get(&call);
+        let enqueued_at = session.enqueued_at().unwrap_or(now);
         Some(ScreenPop {
             call,
             caller_number: session.caller_number.clone(),
@@ -126,10 +127,10 @@ impl Engine {
                 .unwrap_or_default(),
             reason: session.reason.clone(),
             ivr_path: session.ivr_path.clone(),
-            waited_ms: session
-                .enqueued_at()
-                .map(|e| now.since(e).as_millis() as i64)
-                .unwrap_or(0),
+            enqueued_at: enqueued_at
+                .to_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            waited_ms: now.since(enqueued_at).as_millis() as i64,
             recent_calls: card.map(|c| c.recent_calls.clone()).unwrap_or_default(),
             open_complaints: card.map(|c| c.open_complaints.clone()).unwrap_or_default(),
             callback_number: session.callback.as_ref().map(|c| c.number.to_string()),

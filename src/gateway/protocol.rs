@@ -112,6 +112,9 @@ pub struct ScreenPop {
     pub reason: Option<String>,
     /// The IVR path with digits.
     pub ivr_path: Vec<IvrStep>,
+    /// When the call entered its queue (RFC 3339, µs): FreeSWITCH's time of the event that
+    /// queued it. A client measures enqueue → screen-pop with it against its own clock.
+    pub enqueued_at: String,
     /// How long they waited so far (ms).
     pub waited_ms: i64,
     /// Their last calls.

@@ -40,6 +40,16 @@ pub struct OfferReceipt {
     pub at: Instant,
     /// Wall-clock receipt time, comparable with FreeSWITCH `Event-Date-Timestamp`.
     pub wall: Timestamp,
+    /// When the call entered its queue, from the screen-pop (`None` if unreadable).
+    pub enqueued_at: Option<Timestamp>,
+}
+
+impl OfferReceipt {
+    /// Enqueue → screen-pop received: the switch's clock against this machine's, so exact
+    /// only where they are the same clock (the simulated switch) or closely synchronised.
+    pub fn enqueue_to_pop(&self) -> Option<Duration> {
+        self.enqueued_at.map(|e| self.wall.since(e))
+    }
 }
 
 /// What one simulated agent saw, returned when it is cancelled.
@@ -153,12 +163,17 @@ async fn session(
                 )
                 .await?;
             }
-            ServerMessage::Offer { call, .. } => {
+            ServerMessage::Offer {
+                call, screen_pop, ..
+            } => {
                 report.offers += 1;
                 report.receipts.push(OfferReceipt {
                     call,
                     at: crate::clock::monotonic(),
                     wall: crate::clock::now(),
+                    enqueued_at: chrono::DateTime::parse_from_rfc3339(&screen_pop.enqueued_at)
+                        .ok()
+                        .map(|t| Timestamp::from_micros(t.timestamp_micros())),
                 });
                 if rand::random::<f64>() < behaviour.reject_probability {
                     report.rejected += 1;

@@ -127,8 +127,6 @@ pub struct CallSummary {
     pub call: CallId,
     /// When it arrived.
     pub arrived_at: Timestamp,
-    /// When it entered a queue.
-    pub enqueued_at: Option<Timestamp>,
     /// The tier it was routed with.
     pub tier: TierId,
     /// Who answered.
@@ -398,7 +396,6 @@ impl From<CallRecord> for CallSummary {
         CallSummary {
             call: record.call,
             arrived_at: record.arrived_at,
-            enqueued_at: record.enqueued_at,
             tier: record.tier,
             agent: record.agent,
             outcome: record.outcome,
