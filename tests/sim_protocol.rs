@@ -831,6 +831,38 @@ async fn filters_limit_delivery_to_matching_events() {
     within("shutdown", sim.shutdown()).await;
 }
 
+/// The switch builds only the events someone subscribed to; every connection still gets
+/// exactly its own subscriptions, as they change.
+#[tokio::test]
+async fn each_connection_gets_its_own_subscriptions_as_they_change() {
+    let sim = start(fast_config()).await;
+    let mut all = Client::authed(sim.addr()).await;
+    all.command("event plain ALL").await;
+    all.command("nixevent CHANNEL_CREATE").await;
+    let mut create = Client::authed(sim.addr()).await;
+    create.command("event plain CHANNEL_CREATE").await;
+
+    let first = sim.place_call(CallerScript::new("1000", "2000"));
+    sim.hangup(first, "NORMAL_CLEARING");
+    let first = first.to_string();
+    let seen = all.names_until("CHANNEL_HANGUP_COMPLETE", &first).await;
+    assert!(seen.contains(&"CHANNEL_PARK".to_string()), "{seen:?}");
+    assert!(!seen.contains(&"CHANNEL_CREATE".to_string()), "{seen:?}");
+    let ev = create.until("CHANNEL_CREATE", Some(&first)).await;
+    assert_eq!(ev.uuid(), first);
+
+    // The nixed event comes back when asked for again; the other connection stops.
+    all.command("event plain CHANNEL_CREATE").await;
+    create.command("noevents").await;
+    let second = sim.place_call(CallerScript::new("1001", "2000"));
+    let ev = all.until("CHANNEL_CREATE", Some(&second.to_string())).await;
+    assert_eq!(ev.uuid(), second.to_string());
+    let reply = create.api("status").await;
+    assert!(reply.contains("UP"), "{reply}");
+    assert!(create.events.is_empty(), "{:?}", create.events);
+    within("shutdown", sim.shutdown()).await;
+}
+
 #[tokio::test]
 async fn show_channels_as_json_lists_zero_and_n_rows() {
     let sim = start(fast_config()).await;

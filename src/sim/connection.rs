@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Fault;
 use super::api::ApiOutput;
 use super::channel::AppCall;
-use super::switch::{Initiator, Job, Push, Switch};
+use super::switch::{EventNames, Initiator, Job, Push, Switch};
 use super::wire::{self, ClientCommand, Event, Format};
 
 /// What the connection does after a command.
@@ -28,9 +28,7 @@ enum Next {
 struct Listener {
     authed: bool,
     format: Option<Format>,
-    all: bool,
-    names: HashSet<String>,
-    nixed: HashSet<String>,
+    events: EventNames,
     subclasses: HashSet<String>,
     filters: Vec<(String, String)>,
     bound: Option<String>,
@@ -45,9 +43,10 @@ impl Listener {
         let name = event.name().to_ascii_uppercase();
         let subscribed = if name == "CUSTOM" {
             let subclass = event.get("Event-Subclass").unwrap_or("");
-            (self.all && !self.nixed.contains("CUSTOM")) || self.subclasses.contains(subclass)
+            (self.events.all && !self.events.nixed.contains("CUSTOM"))
+                || self.subclasses.contains(subclass)
         } else {
-            (self.all && !self.nixed.contains(&name)) || self.names.contains(&name)
+            self.events.contains(&name)
         };
         if !subscribed {
             return false;
@@ -109,6 +108,7 @@ pub(crate) async fn serve(sw: Arc<Switch>, mut stream: TcpStream) {
     let (id, mut pushes) = sw.register();
     let mut conn = Connection {
         sw: Arc::clone(&sw),
+        id,
         listener: Listener::default(),
         out: Vec::new(),
     };
@@ -120,6 +120,8 @@ pub(crate) async fn serve(sw: Arc<Switch>, mut stream: TcpStream) {
 
 struct Connection {
     sw: Arc<Switch>,
+    /// This connection's listener id at the switch.
+    id: u64,
     listener: Listener,
     out: Vec<u8>,
 }
@@ -296,6 +298,13 @@ impl Connection {
             "divert_events" => "-ERR not controlling a session.".to_string(),
             _ => "-ERR command not found".to_string(),
         };
+        if matches!(
+            word.as_str(),
+            "event" | "nixevent" | "noevents" | "myevents"
+        ) {
+            let names = self.listener.format.map(|_| self.listener.events.clone());
+            self.sw.subscribe(self.id, names);
+        }
         self.reply(stream, wire::command_reply(&reply)).await?;
         Ok(Next::Continue)
     }
@@ -355,13 +364,13 @@ impl Connection {
             let name = w.to_ascii_uppercase();
             match name.as_str() {
                 "ALL" => {
-                    self.listener.all = true;
-                    self.listener.nixed.clear();
+                    self.listener.events.all = true;
+                    self.listener.events.nixed.clear();
                 }
                 "CUSTOM" => custom = true,
                 _ => {
-                    self.listener.nixed.remove(&name);
-                    self.listener.names.insert(name);
+                    self.listener.events.nixed.remove(&name);
+                    self.listener.events.names.insert(name);
                 }
             }
         }
@@ -384,15 +393,15 @@ impl Connection {
             let name = w.to_ascii_uppercase();
             match name.as_str() {
                 "ALL" => {
-                    self.listener.all = false;
-                    self.listener.names.clear();
+                    self.listener.events.all = false;
+                    self.listener.events.names.clear();
                     self.listener.subclasses.clear();
                 }
                 "CUSTOM" => custom = true,
                 _ => {
-                    self.listener.names.remove(&name);
-                    if self.listener.all {
-                        self.listener.nixed.insert(name);
+                    self.listener.events.names.remove(&name);
+                    if self.listener.events.all {
+                        self.listener.events.nixed.insert(name);
                     }
                 }
             }
@@ -470,7 +479,7 @@ impl Connection {
             "CHANNEL_UNPARK",
             "DTMF",
         ] {
-            self.listener.names.insert(name.to_string());
+            self.listener.events.names.insert(name.to_string());
         }
         "+OK Events Enabled".to_string()
     }

@@ -3,7 +3,7 @@
 //! every simulated delay is a spawned tokio sleep that re-enters under the lock and checks a
 //! generation number, so thousands of calls cost no thread each.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -55,6 +55,24 @@ pub(crate) enum Timer {
     TalkOver,
 }
 
+/// The event names one connection subscribed to (`event`, `nixevent`, `myevents`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EventNames {
+    /// `event … ALL`.
+    pub(crate) all: bool,
+    /// Named one by one.
+    pub(crate) names: HashSet<String>,
+    /// Taken out of ALL by `nixevent`.
+    pub(crate) nixed: HashSet<String>,
+}
+
+impl EventNames {
+    /// Whether an event of this (upper-case) name is subscribed, before filters.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        (self.all && !self.nixed.contains(name)) || self.names.contains(name)
+    }
+}
+
 pub(crate) struct State {
     seq: u64,
     pub(crate) channels: HashMap<String, Channel>,
@@ -62,6 +80,9 @@ pub(crate) struct State {
     reports: Vec<SimCallReport>,
     report_index: HashMap<String, usize>,
     listeners: Vec<(u64, mpsc::UnboundedSender<Push>)>,
+    /// What each listening connection subscribed to, so that channel events nobody
+    /// subscribed to are never built.
+    subscribed: HashMap<u64, EventNames>,
     next_listener: u64,
     pub(crate) sessions_total: u64,
 }
@@ -90,6 +111,7 @@ impl Switch {
                 reports: Vec::new(),
                 report_index: HashMap::new(),
                 listeners: Vec::new(),
+                subscribed: HashMap::new(),
                 next_listener: 0,
                 sessions_total: 0,
             }),
@@ -186,7 +208,18 @@ impl Switch {
     }
 
     pub(crate) fn unregister(&self, id: u64) {
-        self.lock().listeners.retain(|(l, _)| *l != id);
+        let mut st = self.lock();
+        st.listeners.retain(|(l, _)| *l != id);
+        st.subscribed.remove(&id);
+    }
+
+    /// Connection `id` now listens to `names` (`None`: to nothing).
+    pub(crate) fn subscribe(&self, id: u64, names: Option<EventNames>) {
+        let mut st = self.lock();
+        match names {
+            Some(names) => st.subscribed.insert(id, names),
+            None => st.subscribed.remove(&id),
+        };
     }
 
     pub(crate) fn log_command(&self, line: String) {
@@ -312,7 +345,7 @@ impl Switch {
         let Some(ch) = st.channels.get(uuid) else {
             return;
         };
-        if st.listeners.is_empty() {
+        if !st.subscribed.values().any(|names| names.contains(name)) {
             // Nobody listens: keep the sequence growing but skip building the event.
             st.seq += 1;
             return;
