@@ -214,12 +214,23 @@ pub struct SimCallReport {
     pub digits_consumed: Vec<String>,
     /// When the call arrived (tokio time, so paused-time tests can measure).
     pub arrived: tokio::time::Instant,
-    /// When it was bridged to an agent.
-    pub bridged: Option<tokio::time::Instant>,
+    /// When it was bridged to an agent, and that agent leg's times.
+    pub bridge: Option<BridgeTimes>,
     /// When the caller leg ended.
     pub ended: Option<tokio::time::Instant>,
     /// Hangup cause of the caller leg once ended.
     pub hangup_cause: Option<String>,
+}
+
+/// An answered call's agent leg, on the switch's wall clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BridgeTimes {
+    /// The agent leg's `originate` arrived: the offer, as the switch sees it.
+    pub originated: crate::domain::Timestamp,
+    /// The agent's phone answered (the originate's BACKGROUND_JOB went out).
+    pub agent_answered: crate::domain::Timestamp,
+    /// The `uuid_bridge` arrived.
+    pub bridged: crate::domain::Timestamp,
 }
 
 /// A running fake FreeSWITCH. Cheap to clone.

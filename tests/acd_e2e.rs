@@ -272,8 +272,16 @@ async fn waiting_callers_hear_their_position_over_the_music() {
             .filter(|c| c.starts_with(&prefix))
             .collect::<Vec<_>>()
     };
+    // Each call is announced every 150 ms from its own enqueue, so the second caller's
+    // first announcement may come after the first caller's second: wait for both.
+    let heard = || {
+        let to_first = broadcasts(first);
+        to_first.len() >= 2
+            && to_first.last().is_some_and(|c| c.contains("digits/2.wav"))
+            && !broadcasts(second).is_empty()
+    };
     let deadline = kefu::clock::monotonic() + common::WAIT;
-    while broadcasts(first).len() < 2 && kefu::clock::monotonic() < deadline {
+    while !heard() && kefu::clock::monotonic() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let to_first = broadcasts(first);

@@ -19,7 +19,7 @@ use kefu::app::demo::{Callers, DemoSettings};
 use kefu::config::{AgentConfig, Config, CustomerConfig, NodeConfig, Secret};
 use kefu::domain::{AgentId, CallId};
 use kefu::sim::agents::{AgentBehaviour, AgentReport, OfferReceipt, run_agent};
-use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimConfig};
+use kefu::sim::{BridgeTimes, FakeFreeswitch, PhoneBehavior, SimCallReport, SimConfig};
 use kefu::telemetry::LatencyPercentiles;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +65,12 @@ pub struct Report {
     /// first offer of each call, ms. It includes any time the call waited for a free agent: only with agents to
     /// spare is it kefu's own latency.
     pub enqueue_to_pop_ms: Option<Percentiles>,
+    /// The answered calls' agent-leg `originate` → `uuid_bridge`, both as the simulated
+    /// switch received them, ms: the agent's ring time (2 s × time scale) is included.
+    pub offer_to_bridge_ms: Option<Percentiles>,
+    /// The agent answered → `uuid_bridge` received, ms: kefu's reaction to the answer (the
+    /// BACKGROUND_JOB read, the bridge sent), with no ring time.
+    pub answer_to_bridge_ms: Option<Percentiles>,
     /// Offers the agents received, and errors they saw.
     pub offers: u64,
     /// Agent-side errors (connection drops, server `error` replies).
@@ -183,6 +189,15 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// Of durations, to the microsecond (1 µs to an hour).
+    fn of_all(values: impl Iterator<Item = Duration>) -> Option<Percentiles> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+        for value in values {
+            h.saturating_record((value.as_micros() as u64).max(1));
+        }
+        Self::of(&h)
+    }
+
     fn of(h: &Histogram<u64>) -> Option<Percentiles> {
         let ms = |us: u64| us as f64 / 1000.0;
         (!h.is_empty()).then(|| Percentiles {
@@ -213,11 +228,15 @@ pub fn enqueue_to_pop(agents: &[AgentReport]) -> Option<Percentiles> {
             *first = receipt;
         }
     }
-    let mut pop = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
-    for took in first_offer.values().filter_map(|r| r.enqueue_to_pop()) {
-        pop.saturating_record((took.as_micros() as u64).max(1));
-    }
-    Percentiles::of(&pop)
+    Percentiles::of_all(first_offer.values().filter_map(|r| r.enqueue_to_pop()))
+}
+
+/// Offer → bridge and agent answer → bridge over the switches' answered calls.
+fn bridge_latencies(calls: &[SimCallReport]) -> (Option<Percentiles>, Option<Percentiles>) {
+    let bridges: Vec<BridgeTimes> = calls.iter().filter_map(|c| c.bridge).collect();
+    let offer = Percentiles::of_all(bridges.iter().map(|b| b.bridged.since(b.originated)));
+    let answer = Percentiles::of_all(bridges.iter().map(|b| b.bridged.since(b.agent_answered)));
+    (offer, answer)
 }
 
 /// Runs the load and checks the result.
@@ -286,6 +305,8 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     }
     let stored = kefu.store().call_outcomes().await?;
     let mut report = compare(&placed, &stored, &reports, placed_per_second);
+    let calls: Vec<SimCallReport> = switches.iter().flat_map(|s| s.calls()).collect();
+    (report.offer_to_bridge_ms, report.answer_to_bridge_ms) = bridge_latencies(&calls);
     report.kefu = kefu.latency().await;
     report.service_level_by_tier = service_level_by_tier(kefu.store(), &config, run_from).await?;
     report.kefu_process = kefu.usage();
@@ -458,6 +479,8 @@ fn compare(
         lost,
         unknown,
         enqueue_to_pop_ms: enqueue_to_pop(agents),
+        offer_to_bridge_ms: None,
+        answer_to_bridge_ms: None,
         offers: agents.iter().map(|a| a.offers).sum(),
         agent_errors: agents.iter().map(|a| a.errors.len() as u64).sum(),
         agent_error_samples: agents
@@ -583,6 +606,14 @@ pub fn summary(report: &Report) -> String {
             )
         })
         .unwrap_or_else(|| "enqueue → screen-pop: no offers".into());
+    let bridges = match (report.offer_to_bridge_ms, report.answer_to_bridge_ms) {
+        (Some(offer), Some(answer)) => format!(
+            "\noffer → bridge (ring included): {}\nagent answered → bridge: {}",
+            offer.readable(),
+            answer.readable()
+        ),
+        _ => "\nno call bridged".into(),
+    };
     let kefu_line = |name: &str, p: Option<LatencyPercentiles>| match p {
         Some(p) => format!(
             "\nkefu {name}: p50 {:.3} ms, p90 {:.3}, p99 {:.3}, p99.9 {:.3}, max {:.3} ({} values)",
@@ -650,7 +681,7 @@ pub fn summary(report: &Report) -> String {
     ]
     .concat();
     format!(
-        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; offers {}; agent errors {} {:?}\n{pop}{kefu}",
+        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; offers {}; agent errors {} {:?}\n{pop}{bridges}{kefu}",
         report.placed,
         report.placed_per_second,
         report.outcomes,

@@ -51,6 +51,20 @@ async fn a_short_run_loses_no_call() {
         pop.count > 0 && pop.p50 <= pop.p99 && pop.p99 <= pop.max,
         "{pop:?}"
     );
+    // Every answered call was bridged once; the offer's time includes the agent's phone
+    // ringing (2 s × 0.02 = 40 ms), the answer's does not.
+    let answered = report.outcomes["answered"];
+    let offer = report.offer_to_bridge_ms.expect("offer → bridge measured");
+    let answer = report
+        .answer_to_bridge_ms
+        .expect("answer → bridge measured");
+    assert_eq!(
+        (offer.count, answer.count),
+        (answered, answered),
+        "{report:?}"
+    );
+    assert!(offer.p50 >= 40.0, "{offer:?}");
+    assert!(answer.p50 < offer.p50 && answer.max < 1_000.0, "{answer:?}");
 }
 
 /// The ramp runs each rate on a fresh kefu and stops at the first failing step; with a

@@ -15,8 +15,10 @@ use tokio_util::task::TaskTracker;
 
 use super::channel::{AppCall, Channel, Direction};
 use super::wire::Event;
-use super::{CallerScript, Fault, PhoneBehavior, SimCallOutcome, SimCallReport, SimConfig};
-use crate::domain::CallId;
+use super::{
+    BridgeTimes, CallerScript, Fault, PhoneBehavior, SimCallOutcome, SimCallReport, SimConfig,
+};
+use crate::domain::{CallId, Timestamp};
 
 /// What the switch pushes to a client connection.
 #[derive(Debug, Clone)]
@@ -424,7 +426,7 @@ impl Switch {
             outcome: SimCallOutcome::Up,
             digits_consumed: Vec::new(),
             arrived: crate::clock::monotonic(),
-            bridged: None,
+            bridge: None,
             ended: None,
             hangup_cause: None,
         });
@@ -534,10 +536,10 @@ impl Switch {
             Some(Direction::Inbound) => (a, b),
             _ => (b, a),
         };
-        let agent_dial = st
+        let (agent_dial, originated, agent_answered) = st
             .channels
             .get(agent)
-            .map(|c| c.dial_string.clone())
+            .map(|c| (c.dial_string.clone(), c.created_us, c.answered_us))
             .unwrap_or_default();
         if let Some(report) = report_mut(st, caller) {
             if let Ok(agent_leg) = CallId::parse(agent) {
@@ -546,7 +548,11 @@ impl Switch {
                     dial_string: agent_dial,
                 };
             }
-            report.bridged = Some(crate::clock::monotonic());
+            report.bridge = Some(BridgeTimes {
+                originated: Timestamp::from_micros(originated),
+                agent_answered: Timestamp::from_micros(agent_answered),
+                bridged: Timestamp::from_micros(now),
+            });
         }
         let caller_talk = st
             .channels
