@@ -19,7 +19,7 @@ use kefu::app::demo::{Callers, DemoSettings};
 use kefu::config::{AgentConfig, Config, CustomerConfig, NodeConfig, Secret};
 use kefu::domain::{AgentId, CallId};
 use kefu::sim::agents::{AgentBehaviour, AgentReport, OfferReceipt, run_agent};
-use kefu::sim::{BridgeTimes, FakeFreeswitch, PhoneBehavior, SimCallReport, SimConfig};
+use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimCallReport, SimConfig};
 use kefu::telemetry::LatencyPercentiles;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -62,8 +62,8 @@ pub struct Report {
     /// Stored calls the switches never placed. Must be 0.
     pub unknown: u64,
     /// Enqueue (the screen-pop's `enqueued_at`) → screen-pop received by the agent client,
-    /// first offer of each call, ms. It includes any time the call waited for a free agent: only with agents to
-    /// spare is it kefu's own latency.
+    /// first offer of each call, ms. It includes any time the call waited for a free agent:
+    /// only with agents to spare is it kefu's own latency.
     pub enqueue_to_pop_ms: Option<Percentiles>,
     /// The answered calls' agent-leg `originate` → `uuid_bridge`, both as the simulated
     /// switch received them, ms: the agent's ring time (2 s × time scale) is included.
@@ -233,10 +233,11 @@ pub fn enqueue_to_pop(agents: &[AgentReport]) -> Option<Percentiles> {
 
 /// Offer → bridge and agent answer → bridge over the switches' answered calls.
 fn bridge_latencies(calls: &[SimCallReport]) -> (Option<Percentiles>, Option<Percentiles>) {
-    let bridges: Vec<BridgeTimes> = calls.iter().filter_map(|c| c.bridge).collect();
-    let offer = Percentiles::of_all(bridges.iter().map(|b| b.bridged.since(b.originated)));
-    let answer = Percentiles::of_all(bridges.iter().map(|b| b.bridged.since(b.agent_answered)));
-    (offer, answer)
+    let bridges = || calls.iter().filter_map(|c| c.bridge);
+    (
+        Percentiles::of_all(bridges().map(|b| b.bridged.since(b.originated))),
+        Percentiles::of_all(bridges().map(|b| b.bridged.since(b.agent_answered))),
+    )
 }
 
 /// Runs the load and checks the result.
