@@ -5,6 +5,8 @@
 //!
 //! With `kefu: Some(binary)` kefu runs as its own process (`kefu serve`), and its CPU time
 //! and peak memory are reported apart from the load generator's.
+//! With `target` the kefu is one started elsewhere, connected to the simulated switches
+//! through its own configuration.
 //!
 //! Against a real switch, sipp places the calls: `loadtest/sipp/`, docs/load-against-freeswitch.md.
 
@@ -48,6 +50,23 @@ pub struct LoadSettings {
     pub drain_for: Duration,
     /// Run this kefu binary as its own process instead of kefu in this one.
     pub kefu: Option<PathBuf>,
+    /// Load a kefu started elsewhere instead of starting one (`agents` and `switches` are
+    /// then its configuration's).
+    pub target: Option<Target>,
+}
+
+/// A kefu started elsewhere (`--target`) and the configuration file it runs with: the
+/// simulated switches listen on the ports of its `[[freeswitch]]` nodes (kefu connects to
+/// them), its agents log in, its customers call, and its database is read for the check.
+/// Only the calls of this run are checked: the database may hold others.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Its HTTP address.
+    pub http: SocketAddr,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its agents' password (all the same).
+    pub agent_password: String,
 }
 
 /// What happened, and whether anything was lost.
@@ -254,15 +273,25 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         },
         ..SimConfig::default()
     };
-    let mut switches = Vec::new();
-    for _ in 0..settings.switches.max(1) {
-        let switch = FakeFreeswitch::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim.clone())
-            .await
-            .context("starting a simulated FreeSWITCH")?;
-        switches.push(switch);
-    }
-    let config = config(settings, &switches, &data).await?;
-    let kefu = Kefu::start(config.clone(), settings.kefu.as_deref(), data.path()).await?;
+    let (switches, config, kefu, password) = match &settings.target {
+        None => {
+            let mut switches = Vec::new();
+            for _ in 0..settings.switches.max(1) {
+                let at = SocketAddr::from(([127, 0, 0, 1], 0));
+                let switch = FakeFreeswitch::start(at, sim.clone())
+                    .await
+                    .context("starting a simulated FreeSWITCH")?;
+                switches.push(switch);
+            }
+            let config = config(settings, &switches, &data).await?;
+            let kefu = Kefu::start(config.clone(), settings.kefu.as_deref(), data.path()).await?;
+            (switches, config, kefu, AGENT_PASSWORD.to_owned())
+        }
+        Some(target) => {
+            let (switches, config, kefu) = attach(target, &sim).await?;
+            (switches, config, kefu, target.agent_password.clone())
+        }
+    };
 
     let people = CancellationToken::new();
     let url = format!("ws://{}/ws/agent", kefu.http());
@@ -274,11 +303,10 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         .agents
         .iter()
         .map(|a| {
-            let (id, password) = (AgentId::new(&a.id), AGENT_PASSWORD.to_owned());
             tokio::spawn(run_agent(
                 url.clone(),
-                id,
-                password,
+                AgentId::new(&a.id),
+                password.clone(),
                 behaviour.clone(),
                 people.clone(),
             ))
@@ -304,7 +332,9 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     for agent in agents {
         reports.push(agent.await.unwrap_or_default());
     }
-    let stored = kefu.store().call_outcomes().await?;
+    let mut stored = kefu.store().call_outcomes().await?;
+    stored.retain(|c| c.arrived_at >= run_from); // a target's earlier calls are not ours
+
     let mut report = compare(&placed, &stored, &reports, placed_per_second);
     let calls: Vec<SimCallReport> = switches.iter().flat_map(|s| s.calls()).collect();
     (report.offer_to_bridge_ms, report.answer_to_bridge_ms) = bridge_latencies(&calls);
@@ -318,6 +348,31 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         switch.shutdown().await;
     }
     Ok(report)
+}
+
+/// `--target`: a simulated switch on the port of each of the configuration's nodes, and
+/// the kefu once it is connected to them all.
+async fn attach(
+    target: &Target,
+    sim: &SimConfig,
+) -> anyhow::Result<(Vec<FakeFreeswitch>, Config, Kefu)> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = Config::load(Some(&target.config), &env)
+        .with_context(|| format!("reading {}", target.config.display()))?;
+    let mut switches = Vec::new();
+    for node in &config.freeswitch {
+        let sim = SimConfig {
+            password: node.password.expose().to_owned(),
+            ..sim.clone()
+        };
+        let at = SocketAddr::from(([0, 0, 0, 0], node.port));
+        let switch = FakeFreeswitch::start(at, sim)
+            .await
+            .with_context(|| format!("listening on {at} for node `{}`", node.name))?;
+        switches.push(switch);
+    }
+    let kefu = Kefu::attach(target.http, &config).await?;
+    Ok((switches, config, kefu))
 }
 
 /// Every load agent's password.

@@ -1,13 +1,14 @@
 //! `kefu-loadtest`: puts a call-center load on an in-process kefu and reports what happened
 //! (see the library docs for what it measures).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use kefu_loadtest::agents::{AgentsOnly, agents_summary, drive};
-use kefu_loadtest::{LoadSettings, ramp, ramp_summary, run, summary};
+use kefu_loadtest::{LoadSettings, Target, ramp, ramp_summary, run, summary};
 
 /// mimalloc, as the `kefu` binary: glibc's malloc took a quarter of the CPU at 1,000 calls/s
 /// (BENCHMARKS.md).
@@ -63,6 +64,16 @@ struct Args {
     /// After-call work of `--agents-only` agents before their disposition.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     wrap_up: Duration,
+    /// Load the kefu already running at this HTTP address (`10.0.0.9:8080`) with the
+    /// configuration `--config`: the simulated switches listen on its nodes' ports (point
+    /// its `[[freeswitch]]` hosts at this machine), its agents log in (password in
+    /// KEFU_AGENT_PASSWORD, default `demo`), its database is read for the check.
+    /// `--agents` and `--switches` are then the configuration's.
+    #[arg(long, value_name = "HTTP_ADDR", requires = "config")]
+    target: Option<SocketAddr>,
+    /// The `--target` kefu's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// The ramp's rates, calls/s (one value to clap, not a list of values).
@@ -104,6 +115,11 @@ fn main() -> ExitCode {
         flows: args.flows,
         drain_for: Duration::from_secs(120),
         kefu: args.kefu,
+        target: args.target.zip(args.config).map(|(http, config)| Target {
+            http,
+            config,
+            agent_password: agent_password(),
+        }),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -117,7 +133,7 @@ fn main() -> ExitCode {
             http: http.clone(),
             first: args.first_agent,
             count: args.agents,
-            password: std::env::var("KEFU_AGENT_PASSWORD").unwrap_or_else(|_| "demo".into()),
+            password: agent_password(),
             wrap_up: args.wrap_up,
             duration: args.duration,
         };
@@ -185,6 +201,11 @@ fn ramp_main(
     } else {
         ExitCode::from(2)
     }
+}
+
+/// The agents' password for `--agents-only` and `--target`.
+fn agent_password() -> String {
+    std::env::var("KEFU_AGENT_PASSWORD").unwrap_or_else(|_| "demo".into())
 }
 
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> bool {

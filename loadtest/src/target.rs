@@ -1,6 +1,6 @@
-//! The kefu under load: in this process (the default), or a `kefu serve` child process
+//! The kefu under load: in this process (the default), a `kefu serve` child process
 //! (`--kefu PATH`), whose CPU time and peak memory are then measured apart from the load
-//! generator's, from `/proc`.
+//! generator's, from `/proc`, or a kefu started elsewhere (`--target`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,10 +17,11 @@ use crate::KefuLatency;
 pub enum Kefu {
     /// `kefu::app` in this process.
     InProcess(kefu::app::RunningApp),
-    /// A child `kefu serve`, with the same database opened here for the checks.
+    /// A child `kefu serve`, or a kefu started elsewhere, with the same database opened
+    /// here for the checks.
     Process {
-        /// The child.
-        child: tokio::process::Child,
+        /// The child; `None` for a kefu this tool did not start.
+        child: Option<tokio::process::Child>,
         /// Its HTTP address.
         http: SocketAddr,
         /// Its database, read by the checks.
@@ -90,7 +91,49 @@ impl Kefu {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let store = Store::connect(&config.database.url).await?;
-        Ok(Kefu::Process { child, http, store })
+        Ok(Kefu::Process {
+            child: Some(child),
+            http,
+            store,
+        })
+    }
+
+    /// A kefu already running at `http` with `config`, once it is connected to every
+    /// FreeSWITCH node of the configuration (it reconnects on its own, with a backoff of up
+    /// to 10 s).
+    ///
+    /// # Errors
+    /// A node is still down after 60 s, or the database cannot be opened.
+    pub async fn attach(http: SocketAddr, config: &Config) -> anyhow::Result<Kefu> {
+        let deadline = kefu::clock::monotonic() + Duration::from_secs(60);
+        loop {
+            let ready: Option<serde_json::Value> = get(http, "/readyz")
+                .await
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok());
+            let connected = |nodes: &Vec<serde_json::Value>| {
+                nodes.len() == config.freeswitch.len()
+                    && nodes.iter().all(|n| n["connected"] == true)
+            };
+            if ready
+                .as_ref()
+                .and_then(|r| r["nodes"].as_array())
+                .is_some_and(connected)
+            {
+                break;
+            }
+            anyhow::ensure!(
+                kefu::clock::monotonic() < deadline,
+                "kefu at {http} is not connected to every node of its configuration after 60 s: {ready:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let store = Store::connect(&config.database.url).await?;
+        Ok(Kefu::Process {
+            child: None,
+            http,
+            store,
+        })
     }
 
     /// Its HTTP address.
@@ -149,15 +192,20 @@ impl Kefu {
     pub fn usage(&self) -> Option<Usage> {
         match self {
             Kefu::InProcess(_) => None,
-            Kefu::Process { child, .. } => usage(child.id()?),
+            Kefu::Process { child, .. } => usage(child.as_ref()?.id()?),
         }
     }
 
-    /// Stops it (SIGTERM for the child, waiting for it to exit).
+    /// Stops it (SIGTERM for the child, waiting for it to exit); a kefu started elsewhere
+    /// keeps running.
     pub async fn shutdown(self) {
         match self {
             Kefu::InProcess(app) => app.shutdown().await,
-            Kefu::Process { mut child, .. } => {
+            Kefu::Process { child: None, .. } => {}
+            Kefu::Process {
+                child: Some(mut child),
+                ..
+            } => {
                 if let Some(pid) = child.id() {
                     let _ = tokio::process::Command::new("kill")
                         .arg("-TERM")

@@ -16,6 +16,7 @@ async fn a_short_run_loses_no_call() {
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
         kefu: None,
+        target: None,
     };
     let report = run(&settings).await.expect("the run completes");
     assert_eq!(report.placed, 50);
@@ -81,6 +82,7 @@ async fn a_ramp_reports_the_highest_passing_rate() {
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
         kefu: None,
+        target: None,
     };
     let found = kefu_loadtest::ramp(&base, &[5.0, 10.0], 5_000.0)
         .await
@@ -131,6 +133,7 @@ async fn kefu_in_its_own_process_is_measured_apart_from_the_generator() {
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
         kefu: Some(kefu_binary()),
+        target: None,
     };
     let report = run(&settings).await.expect("the run completes");
     assert_eq!(report.placed, 40);
