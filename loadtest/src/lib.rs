@@ -13,13 +13,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use kefu::app::demo::{Callers, DemoSettings};
 use kefu::config::{AgentConfig, Config, CustomerConfig, NodeConfig, Secret};
-use kefu::domain::{AgentId, CallId};
+use kefu::domain::{AgentId, CallId, Outcome};
 use kefu::sim::agents::{AgentBehaviour, AgentReport, OfferReceipt, run_agent};
 use kefu::sim::{FakeFreeswitch, PhoneBehavior, SimCallReport, SimConfig};
 use kefu::telemetry::LatencyPercentiles;
@@ -80,6 +81,9 @@ pub struct Report {
     pub lost: u64,
     /// Stored calls the switches never placed. Must be 0.
     pub unknown: u64,
+    /// Calls the switches bridged to an agent that kefu did not record as answered. Must
+    /// be 0.
+    pub wrong_outcome: u64,
     /// Enqueue (the screen-pop's `enqueued_at`) → screen-pop received by the agent client,
     /// first offer of each call, ms. It includes any time the call waited for a free agent:
     /// only with agents to spare is it kefu's own latency.
@@ -110,6 +114,14 @@ pub struct Report {
     pub generator: Option<Usage>,
     /// Wall time from the first call placed to the last recorded, seconds.
     pub wall_s: f64,
+}
+
+impl Report {
+    /// Every placed call recorded, nothing recorded that was not placed, and every call the
+    /// switches bridged recorded as answered.
+    pub fn is_sound(&self) -> bool {
+        self.lost == 0 && self.unknown == 0 && self.wrong_outcome == 0
+    }
 }
 
 /// One tier's service level over the run.
@@ -322,7 +334,11 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     let callers = Callers::from_config(&config, &demo);
     let started = kefu::clock::monotonic();
     let run_from = kefu::clock::now();
-    let placed = place_calls(&switches, &callers, settings).await;
+    let placing = AtomicUsize::new(0);
+    let placed = tokio::select! {
+        placed = place_calls(&switches, &callers, settings, &placing) => placed,
+        never = progress(&kefu, &placing, settings) => match never {},
+    };
     let placed_per_second = placed.len() as f64 / started.elapsed().as_secs_f64();
 
     drain(&kefu, &switches, settings.drain_for).await;
@@ -335,8 +351,8 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     let mut stored = kefu.store().call_outcomes().await?;
     stored.retain(|c| c.arrived_at >= run_from); // a target's earlier calls are not ours
 
-    let mut report = compare(&placed, &stored, &reports, placed_per_second);
     let calls: Vec<SimCallReport> = switches.iter().flat_map(|s| s.calls()).collect();
+    let mut report = compare(&placed, &calls, &stored, &reports, placed_per_second);
     (report.offer_to_bridge_ms, report.answer_to_bridge_ms) = bridge_latencies(&calls);
     report.kefu = kefu.latency().await;
     report.service_level_by_tier = service_level_by_tier(kefu.store(), &config, run_from).await?;
@@ -470,22 +486,45 @@ async fn place_calls(
     switches: &[FakeFreeswitch],
     callers: &Callers,
     settings: &LoadSettings,
+    placing: &AtomicUsize,
 ) -> Vec<CallId> {
     let gap = Duration::from_secs_f64(1.0 / settings.cps.max(0.01));
     let mut tick = tokio::time::interval(gap);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let total = (settings.cps * settings.duration.as_secs_f64()).round() as usize;
     let mut placed = Vec::with_capacity(total);
-    let mut last_line = kefu::clock::monotonic();
     for n in 0..total {
         tick.tick().await;
         placed.push(switches[n % switches.len()].place_call(callers.next_caller()));
-        if last_line.elapsed() >= Duration::from_secs(1) {
-            last_line = kefu::clock::monotonic();
-            eprintln!("placed {} of {total}", placed.len());
-        }
+        placing.store(placed.len(), Ordering::Relaxed);
     }
     placed
+}
+
+/// A line a second while the calls are placed (dropped when they are): how many, kefu's
+/// waiting and answered calls (its live figures, today's), and its decision → screen-pop
+/// p99 so far.
+async fn progress(
+    kefu: &Kefu,
+    placing: &AtomicUsize,
+    settings: &LoadSettings,
+) -> std::convert::Infallible {
+    let total = (settings.cps * settings.duration.as_secs_f64()).round() as usize;
+    let started = kefu::clock::monotonic();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let placed = placing.load(Ordering::Relaxed);
+        let rate = placed as f64 / started.elapsed().as_secs_f64();
+        let figures = match kefu.waiting_and_answered().await {
+            Some((waiting, answered)) => format!("waiting {waiting} · answered {answered}"),
+            None => "kefu's figures unavailable".into(),
+        };
+        let pop = kefu.latency().await.decision_to_screen_pop;
+        let p99 = pop.map_or("–".into(), |p| format!("{:.2} ms", ms(p.p99_us)));
+        eprintln!(
+            "placed {placed} of {total} ({rate:.0}/s) · {figures} · kefu decision → pop p99 {p99}"
+        );
+    }
 }
 
 /// Waits until every simulated call has ended, kefu tracks no call and its writer has
@@ -507,6 +546,7 @@ async fn drain(kefu: &Kefu, switches: &[FakeFreeswitch], limit: Duration) {
 
 fn compare(
     placed: &[CallId],
+    calls: &[SimCallReport],
     stored: &[kefu::store::CallSummary],
     agents: &[AgentReport],
     placed_per_second: f64,
@@ -522,6 +562,12 @@ fn compare(
         .iter()
         .filter(|c| !placed_set.contains(&c.call))
         .count() as u64;
+    let wrong_outcome = calls
+        .iter()
+        .filter(|c| c.bridge.is_some())
+        .filter_map(|c| stored_by_id.get(&c.call))
+        .filter(|s| s.outcome != Outcome::Answered)
+        .count() as u64;
     let mut outcomes = BTreeMap::new();
     for call in stored {
         *outcomes
@@ -534,6 +580,7 @@ fn compare(
         outcomes,
         lost,
         unknown,
+        wrong_outcome,
         enqueue_to_pop_ms: enqueue_to_pop(agents),
         offer_to_bridge_ms: None,
         answer_to_bridge_ms: None,
@@ -600,9 +647,7 @@ pub async fn ramp(
         })
         .await?;
         let pop_p99_ms = report.enqueue_to_pop_ms.map(|p| p.p99);
-        let passed = report.lost == 0
-            && report.unknown == 0
-            && pop_p99_ms.is_some_and(|p99| p99 < limit_p99_ms);
+        let passed = report.is_sound() && pop_p99_ms.is_some_and(|p99| p99 < limit_p99_ms);
         let step = RampStep {
             cps,
             placed_per_second: report.placed_per_second,
@@ -737,12 +782,13 @@ pub fn summary(report: &Report) -> String {
     ]
     .concat();
     format!(
-        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; offers {}; agent errors {} {:?}\n{pop}{bridges}{kefu}",
+        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; wrong outcome {}; offers {}; agent errors {} {:?}\n{pop}{bridges}{kefu}",
         report.placed,
         report.placed_per_second,
         report.outcomes,
         report.lost,
         report.unknown,
+        report.wrong_outcome,
         report.offers,
         report.agent_errors,
         report.agent_error_samples
@@ -751,4 +797,60 @@ pub fn summary(report: &Report) -> String {
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use kefu::domain::{CallId, Outcome, TierId, Timestamp};
+    use kefu::sim::{BridgeTimes, SimCallOutcome, SimCallReport};
+    use kefu::store::CallSummary;
+
+    use super::compare;
+
+    fn bridged(call: CallId) -> SimCallReport {
+        let at = Timestamp::from_micros(1_000_000);
+        SimCallReport {
+            call,
+            caller_number: "+15551234567".into(),
+            destination: "8005550100".into(),
+            outcome: SimCallOutcome::Answered {
+                agent_leg: CallId::random(),
+                dial_string: "user/1001".into(),
+            },
+            digits_consumed: Vec::new(),
+            arrived: kefu::clock::monotonic(),
+            bridge: Some(BridgeTimes {
+                originated: at,
+                agent_answered: at,
+                bridged: at,
+            }),
+            ended: None,
+            hangup_cause: None,
+        }
+    }
+
+    fn stored(call: CallId, outcome: Outcome) -> CallSummary {
+        CallSummary {
+            call,
+            arrived_at: Timestamp::from_micros(0),
+            tier: TierId::new("standard"),
+            agent: None,
+            outcome,
+            disposition: None,
+        }
+    }
+
+    #[test]
+    fn a_bridged_call_not_recorded_as_answered_is_a_wrong_outcome() {
+        let (right, wrong) = (CallId::random(), CallId::random());
+        let calls = [bridged(right), bridged(wrong)];
+        let stored = [
+            stored(right, Outcome::Answered),
+            stored(wrong, Outcome::Abandoned),
+        ];
+        let report = compare(&[right, wrong], &calls, &stored, &[], 1.0);
+        assert_eq!((report.lost, report.unknown), (0, 0));
+        assert_eq!(report.wrong_outcome, 1);
+        assert!(!report.is_sound());
+    }
 }

@@ -168,7 +168,7 @@ fn main() -> ExitCode {
     {
         return ExitCode::FAILURE;
     }
-    if report.lost == 0 && report.unknown == 0 {
+    if report.is_sound() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)

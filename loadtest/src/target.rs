@@ -175,6 +175,29 @@ impl Kefu {
         }
     }
 
+    /// Calls waiting in its queues and answered today, from its live snapshot; `None` when
+    /// it does not answer.
+    pub async fn waiting_and_answered(&self) -> Option<(u64, u64)> {
+        let queues: Vec<(u64, u64)> = match self {
+            Kefu::InProcess(app) => (app.engine.snapshot().queues.iter())
+                .map(|q| (q.waiting as u64, q.answered))
+                .collect(),
+            Kefu::Process { http, .. } => {
+                let text = get(*http, "/api/snapshot").await.ok()?;
+                let snapshot: serde_json::Value = serde_json::from_str(&text).ok()?;
+                let count = |q: &serde_json::Value, name: &str| q[name].as_u64().unwrap_or(0);
+                (snapshot["queues"].as_array()?.iter())
+                    .map(|q| (count(q, "waiting"), count(q, "answered")))
+                    .collect()
+            }
+        };
+        Some(
+            queues
+                .iter()
+                .fold((0, 0), |(w, a), (qw, qa)| (w + qw, a + qa)),
+        )
+    }
+
     /// Its own latencies.
     pub async fn latency(&self) -> KefuLatency {
         match self {

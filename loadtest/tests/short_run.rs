@@ -21,6 +21,7 @@ async fn a_short_run_loses_no_call() {
     let report = run(&settings).await.expect("the run completes");
     assert_eq!(report.placed, 50);
     assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.wrong_outcome, 0, "{report:?}");
     assert_eq!(report.unknown, 0, "{report:?}");
     assert_eq!(report.outcomes.values().sum::<u64>(), 50, "{report:?}");
     assert!(
