@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use kefu::app::demo::{Callers, DemoSettings};
+use kefu::app::demo::{Callers, DemoSettings, random_between};
 use kefu::config::{AgentConfig, Config, CustomerConfig, NodeConfig, Secret};
 use kefu::domain::{AgentId, CallId, Outcome};
 use kefu::sim::agents::{AgentBehaviour, AgentReport, OfferReceipt, run_agent};
@@ -305,32 +305,41 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         }
     };
 
+    let demo = DemoSettings {
+        calls_per_second: settings.cps,
+        time_scale: settings.time_scale,
+        ..DemoSettings::default()
+    };
     let people = CancellationToken::new();
     let url = format!("ws://{}/ws/agent", kefu.http());
-    let behaviour = AgentBehaviour {
-        wrap_up: Duration::from_secs(5).mul_f64(settings.time_scale),
-        reject_probability: 0.01,
-    };
     let agents: Vec<_> = config
         .agents
         .iter()
         .map(|a| {
+            // Each agent talks and wraps up for their own time; one offer in a hundred is
+            // declined.
+            let phone = PhoneBehavior::Answer {
+                ring: Duration::from_secs(2),
+                talk: random_between(TALK),
+            };
+            for switch in &switches {
+                switch.set_phone(&a.dial_string, phone.clone());
+            }
+            let behaviour = AgentBehaviour {
+                wrap_up: random_between(WRAP_UP).mul_f64(settings.time_scale),
+                reject_probability: 0.01,
+            };
             tokio::spawn(run_agent(
                 url.clone(),
                 AgentId::new(&a.id),
                 password.clone(),
-                behaviour.clone(),
+                behaviour,
                 people.clone(),
             ))
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await; // agents log in
 
-    let demo = DemoSettings {
-        calls_per_second: settings.cps,
-        time_scale: settings.time_scale,
-        ..DemoSettings::default()
-    };
     let callers = Callers::from_config(&config, &demo);
     let started = kefu::clock::monotonic();
     let run_from = kefu::clock::now();
@@ -390,6 +399,13 @@ async fn attach(
     let kefu = Kefu::attach(target.http, &config).await?;
     Ok((switches, config, kefu))
 }
+
+/// The spread of the agents' talk times (simulated time; 60 s on average, as every agent
+/// talked in the runs before 2026-12-05 02:30 UTC).
+const TALK: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(90));
+
+/// The spread of the agents' after-call work (simulated time; 5 s on average, as before).
+const WRAP_UP: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(8));
 
 /// Every load agent's password.
 const AGENT_PASSWORD: &str = "load";

@@ -210,7 +210,8 @@ impl Callers {
     }
 }
 
-fn random_between((low, high): (Duration, Duration)) -> Duration {
+/// A uniformly random duration in `low..=high` (to the millisecond).
+pub fn random_between((low, high): (Duration, Duration)) -> Duration {
     let mut rng = rand::rng();
     let span = high.saturating_sub(low).as_millis() as u64;
     low + Duration::from_millis(rng.random_range(0..=span))
