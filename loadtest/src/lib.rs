@@ -109,6 +109,8 @@ pub struct Report {
     pub service_level_by_tier: BTreeMap<String, TierServiceLevel>,
     /// kefu's own CPU time and peak memory, when it ran as its own process.
     pub kefu_process: Option<Usage>,
+    /// kefu ran in the load generator's process (neither `--kefu` nor `--target`).
+    pub kefu_in_process: bool,
     /// This process's CPU time, memory and core waits (the load generator, plus kefu when
     /// in-process).
     pub generator: Option<Usage>,
@@ -366,6 +368,7 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     report.kefu = kefu.latency().await;
     report.service_level_by_tier = service_level_by_tier(kefu.store(), &config, run_from).await?;
     report.kefu_process = kefu.usage();
+    report.kefu_in_process = matches!(kefu, Kefu::InProcess(_));
     report.generator = target::usage(std::process::id());
     report.wall_s = wall_s;
     kefu.shutdown().await;
@@ -614,6 +617,7 @@ fn compare(
         kefu: KefuLatency::default(),
         service_level_by_tier: BTreeMap::new(),
         kefu_process: None,
+        kefu_in_process: false,
         generator: None,
         wall_s: 0.0,
     }
@@ -778,8 +782,14 @@ pub fn summary(report: &Report) -> String {
                 waited(g)
             )),
         ),
-        (None, Some(g)) => format!(
+        (None, Some(g)) if report.kefu_in_process => format!(
             "\nkefu and the load generator in one process: {:.1} s CPU over {:.1} s, {} (run with --kefu to measure kefu alone)",
+            g.cpu_s,
+            report.wall_s,
+            waited(g)
+        ),
+        (None, Some(g)) => format!(
+            "\nkefu runs elsewhere (its CPU and memory not measured here); load generator: {:.1} s CPU over {:.1} s, {}",
             g.cpu_s,
             report.wall_s,
             waited(g)

@@ -68,7 +68,8 @@ struct Args {
     /// configuration `--config`: the simulated switches listen on its nodes' ports (point
     /// its `[[freeswitch]]` hosts at this machine), its agents log in (password in
     /// KEFU_AGENT_PASSWORD, default `demo`), its database is read for the check.
-    /// `--agents` and `--switches` are then the configuration's.
+    /// `--agents` and `--switches` are then the configuration's; give each node its own
+    /// port, as the switches all listen on this machine.
     #[arg(long, value_name = "HTTP_ADDR", requires = "config")]
     target: Option<SocketAddr>,
     /// The `--target` kefu's configuration file.

@@ -47,6 +47,9 @@ async fn a_running_kefu_is_loaded_through_its_own_configuration() {
     let first = run(&settings).await.expect("the first run completes");
     assert_eq!(first.placed, 20);
     assert!(first.is_sound(), "{first:?}");
+    assert!(!first.kefu_in_process && first.kefu_process.is_none());
+    let summary = kefu_loadtest::summary(&first);
+    assert!(summary.contains("kefu runs elsewhere"), "{summary}");
     assert!(
         first.outcomes.get("answered").is_some_and(|&n| n > 0),
         "{first:?}"
