@@ -63,30 +63,30 @@ struct Ivr {
 }
 
 async fn ivr(open: bool, sim: SimConfig) -> Ivr {
-    let flows = shipped_flows(open);
-    let switch = fake_switch(sim).await;
-    let dir = flows.path().to_owned();
-    let test = spawn_app(|config| {
-        config.flows.dir = dir;
-        point_at(config, &switch);
-    })
-    .await;
-    Ivr {
-        switch,
-        test,
-        _flows: flows,
-    }
+    start(shipped_flows(open), sim, |_| {}).await
 }
 
 /// The shipped flows plus `name.toml` (`text`), the office open, `number` routed to it.
 async fn with_flow(name: &str, text: &str, number: &str) -> Ivr {
     let flows = shipped_flows(true);
     std::fs::write(flows.path().join(format!("{name}.toml")), text).expect("write flow");
-    let switch = fake_switch(fast()).await;
+    start(flows, fast(), |config| {
+        config.flows.routes.insert(number.into(), name.into());
+    })
+    .await
+}
+
+/// kefu on `flows`, adjusted by `adjust`, driving a simulated switch.
+async fn start(
+    flows: tempfile::TempDir,
+    sim: SimConfig,
+    adjust: impl FnOnce(&mut kefu::config::Config),
+) -> Ivr {
+    let switch = fake_switch(sim).await;
     let dir = flows.path().to_owned();
     let test = spawn_app(|config| {
         config.flows.dir = dir;
-        config.flows.routes.insert(number.into(), name.into());
+        adjust(config);
         point_at(config, &switch);
     })
     .await;
