@@ -68,12 +68,43 @@ pub enum PhoneBehavior {
         /// Talk time once bridged; then the agent hangs up.
         talk: Duration,
     },
+    /// Answers as `Answer`, except that `missed_percent` of the calls (0–100) ring until
+    /// `originate_timeout` unanswered: an agent away from the desk now and then.
+    SometimesAnswer {
+        /// Ring time before answering.
+        ring: Duration,
+        /// Talk time once bridged; then the agent hangs up.
+        talk: Duration,
+        /// Calls in a hundred left ringing.
+        missed_percent: u8,
+    },
     /// Rings until `originate_timeout`: `-ERR NO_ANSWER`.
     NoAnswer,
     /// Refuses at once: `-ERR USER_BUSY`.
     Busy,
     /// Not registered: `-ERR USER_NOT_REGISTERED`, no channel is created.
     Unregistered,
+}
+
+impl PhoneBehavior {
+    /// What the phone does with this one call: `SometimesAnswer` picks `Answer` or
+    /// `NoAnswer`, the others are what they say.
+    pub(crate) fn this_call(self) -> PhoneBehavior {
+        match self {
+            PhoneBehavior::SometimesAnswer {
+                ring,
+                talk,
+                missed_percent,
+            } => {
+                if rand::random_range(0..100) < u32::from(missed_percent) {
+                    PhoneBehavior::NoAnswer
+                } else {
+                    PhoneBehavior::Answer { ring, talk }
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// One simulated caller. Durations are simulated time (scaled by `time_scale`).

@@ -673,6 +673,37 @@ async fn originate_failures_report_no_answer_busy_and_unregistered() {
     within("shutdown", sim.shutdown()).await;
 }
 
+#[tokio::test]
+async fn a_phone_that_sometimes_answers_rings_out_its_share_of_calls() {
+    let sim = start(fast_config()).await;
+    let phone = |missed_percent| PhoneBehavior::SometimesAnswer {
+        ring: Duration::from_secs(1),
+        talk: Duration::from_secs(60),
+        missed_percent,
+    };
+    sim.set_phone("user/1005", phone(100));
+    sim.set_phone("user/1006", phone(0));
+    let mut c = Client::authed(sim.addr()).await;
+    c.command("event plain BACKGROUND_JOB").await;
+    let answered = "9a1e2f30-55bb-4c4c-8f32-8e6f4b7c9d13";
+    for (endpoint, leg, result) in [
+        (
+            "user/1005",
+            uuid::Uuid::new_v4().to_string(),
+            "-ERR NO_ANSWER\n".to_string(),
+        ),
+        ("user/1006", answered.into(), format!("+OK {answered}\n")),
+    ] {
+        c.command(&format!(
+            "bgapi originate {{origination_uuid={leg},originate_timeout=5}}{endpoint} &park()"
+        ))
+        .await;
+        let job = c.until("BACKGROUND_JOB", None).await;
+        assert_eq!(job.body.as_deref(), Some(result.as_str()), "{endpoint}");
+    }
+    within("shutdown", sim.shutdown()).await;
+}
+
 async fn bridged_pair(
     sim: &FakeFreeswitch,
     c: &mut Client,

@@ -10,7 +10,7 @@
 //!
 //! Against a real switch, sipp places the calls: `loadtest/sipp/`, docs/load-against-freeswitch.md.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +45,9 @@ pub struct LoadSettings {
     pub switches: usize,
     /// Simulated durations (prompts, ringing, talk, patience) are multiplied by this.
     pub time_scale: f64,
+    /// Offers in a hundred that the agent's phone leaves ringing until kefu's ring timeout
+    /// (the rest are answered after 2 s of ringing, but for the 1 % declined on screen).
+    pub missed_percent: u8,
     /// The IVR flows directory.
     pub flows: PathBuf,
     /// Longest wait for the last calls to end and be recorded.
@@ -77,8 +80,16 @@ pub struct Report {
     pub placed: u64,
     /// Stored outcomes (answered, abandoned, overflowed, ended_in_ivr).
     pub outcomes: BTreeMap<String, u64>,
-    /// Placed calls with no record in the database. Must be 0.
+    /// Placed calls over on the switch with no record in the database and no callback kefu
+    /// still owes. Must be 0.
     pub lost: u64,
+    /// Placed calls with no record yet because kefu still owes them a callback when the
+    /// drain gave up (a queue nobody served, say): not lost, not checked. Must be 0 for a
+    /// complete check.
+    pub unfinished_callbacks: u64,
+    /// Placed calls whose switch channel was still up when the drain gave up: not lost, not
+    /// checked. Must be 0 for a complete check.
+    pub unfinished_channels: u64,
     /// Stored calls the switches never placed. Must be 0.
     pub unknown: u64,
     /// Calls the switches bridged to an agent that kefu did not record as answered. Must
@@ -94,8 +105,12 @@ pub struct Report {
     /// The agent answered → `uuid_bridge` received, ms: kefu's reaction to the answer (the
     /// BACKGROUND_JOB read, the bridge sent), with no ring time.
     pub answer_to_bridge_ms: Option<Percentiles>,
-    /// Offers the agents received, and errors they saw.
+    /// Offers the agents received.
     pub offers: u64,
+    /// Of them, declined on the agent's screen.
+    pub declined: u64,
+    /// Of them, withdrawn because the agent's phone rang unanswered (kefu's ring timeout).
+    pub rang_unanswered: u64,
     /// Agent-side errors (connection drops, server `error` replies).
     pub agent_errors: u64,
     /// A few of those errors, distinct.
@@ -119,10 +134,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// Every placed call recorded, nothing recorded that was not placed, and every call the
-    /// switches bridged recorded as answered.
+    /// Every placed call over and recorded, nothing recorded that was not placed, and every
+    /// call the switches bridged recorded as answered.
     pub fn is_sound(&self) -> bool {
-        self.lost == 0 && self.unknown == 0 && self.wrong_outcome == 0
+        self.lost == 0
+            && self.unfinished_callbacks == 0
+            && self.unfinished_channels == 0
+            && self.unknown == 0
+            && self.wrong_outcome == 0
     }
 }
 
@@ -318,11 +337,12 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         .agents
         .iter()
         .map(|a| {
-            // Each agent talks and wraps up for their own time; one offer in a hundred is
-            // declined.
-            let phone = PhoneBehavior::Answer {
+            // Each agent talks and wraps up for their own time; of their offers, one in a
+            // hundred is declined on the screen and two ring unanswered at the phone.
+            let phone = PhoneBehavior::SometimesAnswer {
                 ring: Duration::from_secs(2),
                 talk: random_between(TALK),
+                missed_percent: settings.missed_percent,
             };
             for switch in &switches {
                 switch.set_phone(&a.dial_string, phone.clone());
@@ -361,9 +381,18 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     }
     let mut stored = kefu.store().call_outcomes().await?;
     stored.retain(|c| c.arrived_at >= run_from); // a target's earlier calls are not ours
+    let callbacks: HashSet<CallId> = (kefu.store().pending_callbacks().await?.iter())
+        .filter_map(|(call, _)| CallId::parse(call).ok())
+        .collect();
 
     let calls: Vec<SimCallReport> = switches.iter().flat_map(|s| s.calls()).collect();
-    let mut report = compare(&placed, &calls, &stored, &reports, placed_per_second);
+    let checked = Checked {
+        placed: &placed,
+        calls: &calls,
+        stored: &stored,
+        callbacks: &callbacks,
+    };
+    let mut report = compare(&checked, &reports, placed_per_second);
     (report.offer_to_bridge_ms, report.answer_to_bridge_ms) = bridge_latencies(&calls);
     report.kefu = kefu.latency().await;
     report.service_level_by_tier = service_level_by_tier(kefu.store(), &config, run_from).await?;
@@ -425,6 +454,10 @@ async fn config(
     config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", db.display()));
     config.database.spill = data.path().join("spill.jsonl");
     config.flows.dir = settings.flows.clone();
+    // The not-ready time after a missed offer is the agent's own, like their talk time:
+    // scaled the same.
+    config.acd.not_ready_after_no_answer =
+        (config.acd.not_ready_after_no_answer).mul_f64(settings.time_scale);
     config.freeswitch = switches
         .iter()
         .enumerate()
@@ -563,20 +596,37 @@ async fn drain(kefu: &Kefu, switches: &[FakeFreeswitch], limit: Duration) {
     }
 }
 
-fn compare(
-    placed: &[CallId],
-    calls: &[SimCallReport],
-    stored: &[kefu::store::CallSummary],
-    agents: &[AgentReport],
-    placed_per_second: f64,
-) -> Report {
+/// What the check compares: the calls placed, the switches' view of them, kefu's records
+/// and the callbacks kefu still owes.
+struct Checked<'a> {
+    placed: &'a [CallId],
+    calls: &'a [SimCallReport],
+    stored: &'a [kefu::store::CallSummary],
+    callbacks: &'a HashSet<CallId>,
+}
+
+fn compare(checked: &Checked<'_>, agents: &[AgentReport], placed_per_second: f64) -> Report {
+    let Checked {
+        placed,
+        calls,
+        stored,
+        callbacks,
+    } = *checked;
     let stored_by_id: HashMap<CallId, &kefu::store::CallSummary> =
         stored.iter().map(|c| (c.call, c)).collect();
-    let placed_set: std::collections::HashSet<CallId> = placed.iter().copied().collect();
-    let lost = placed
-        .iter()
+    let placed_set: HashSet<CallId> = placed.iter().copied().collect();
+    let channels_up: HashSet<CallId> = (calls.iter())
+        .filter(|c| c.ended.is_none())
+        .map(|c| c.call)
+        .collect();
+    let unrecorded: Vec<&CallId> = (placed.iter())
         .filter(|c| !stored_by_id.contains_key(c))
-        .count() as u64;
+        .collect();
+    let unfinished_callbacks = unrecorded.iter().filter(|c| callbacks.contains(c)).count();
+    let unfinished_channels = (unrecorded.iter())
+        .filter(|c| !callbacks.contains(c) && channels_up.contains(c))
+        .count();
+    let lost = unrecorded.len() - unfinished_callbacks - unfinished_channels;
     let unknown = stored
         .iter()
         .filter(|c| !placed_set.contains(&c.call))
@@ -597,13 +647,17 @@ fn compare(
     Report {
         placed: placed.len() as u64,
         outcomes,
-        lost,
+        lost: lost as u64,
+        unfinished_callbacks: unfinished_callbacks as u64,
+        unfinished_channels: unfinished_channels as u64,
         unknown,
         wrong_outcome,
         enqueue_to_pop_ms: enqueue_to_pop(agents),
         offer_to_bridge_ms: None,
         answer_to_bridge_ms: None,
         offers: agents.iter().map(|a| a.offers).sum(),
+        declined: agents.iter().map(|a| a.rejected).sum(),
+        rang_unanswered: agents.iter().map(|a| a.rang_unanswered).sum(),
         agent_errors: agents.iter().map(|a| a.errors.len() as u64).sum(),
         agent_error_samples: agents
             .iter()
@@ -807,8 +861,16 @@ pub fn summary(report: &Report) -> String {
         ),
     ]
     .concat();
+    let unfinished = if report.unfinished_callbacks + report.unfinished_channels > 0 {
+        format!(
+            " (not over when the drain gave up, so not checked: {} callbacks kefu still owes, {} channels up)",
+            report.unfinished_callbacks, report.unfinished_channels
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "placed {} ({:.1}/s); outcomes {:?}; lost {}; unknown {}; wrong outcome {}; offers {}; agent errors {} {:?}\n{pop}{bridges}{kefu}",
+        "placed {} ({:.1}/s); outcomes {:?}; lost {}{unfinished}; unknown {}; wrong outcome {}; offers {} (declined {}, rang unanswered {}); agent errors {} {:?}\n{pop}{bridges}{kefu}",
         report.placed,
         report.placed_per_second,
         report.outcomes,
@@ -816,6 +878,8 @@ pub fn summary(report: &Report) -> String {
         report.unknown,
         report.wrong_outcome,
         report.offers,
+        report.declined,
+        report.rang_unanswered,
         report.agent_errors,
         report.agent_error_samples
     )
@@ -831,7 +895,9 @@ mod tests {
     use kefu::sim::{BridgeTimes, SimCallOutcome, SimCallReport};
     use kefu::store::CallSummary;
 
-    use super::compare;
+    use std::collections::HashSet;
+
+    use super::{Checked, compare};
 
     fn bridged(call: CallId) -> SimCallReport {
         let at = Timestamp::from_micros(1_000_000);
@@ -874,9 +940,46 @@ mod tests {
             stored(right, Outcome::Answered),
             stored(wrong, Outcome::Abandoned),
         ];
-        let report = compare(&[right, wrong], &calls, &stored, &[], 1.0);
+        let checked = Checked {
+            placed: &[right, wrong],
+            calls: &calls,
+            stored: &stored,
+            callbacks: &HashSet::new(),
+        };
+        let report = compare(&checked, &[], 1.0);
         assert_eq!((report.lost, report.unknown), (0, 0));
         assert_eq!(report.wrong_outcome, 1);
         assert!(!report.is_sound());
+    }
+
+    #[test]
+    fn an_unrecorded_call_still_in_progress_is_unfinished_not_lost() {
+        let (owed, up, gone, recorded) = (
+            CallId::random(),
+            CallId::random(),
+            CallId::random(),
+            CallId::random(),
+        );
+        let ended = |call| SimCallReport {
+            ended: Some(kefu::clock::monotonic()),
+            bridge: None,
+            ..bridged(call)
+        };
+        // The callback's caller hung up to be called back: their channel is over.
+        let calls = [ended(owed), bridged(up), ended(gone), ended(recorded)];
+        let stored = [stored(recorded, Outcome::Abandoned)];
+        let checked = Checked {
+            placed: &[owed, up, gone, recorded],
+            calls: &calls,
+            stored: &stored,
+            callbacks: &HashSet::from([owed]),
+        };
+        let report = compare(&checked, &[], 1.0);
+        assert_eq!(report.unfinished_callbacks, 1);
+        assert_eq!(report.unfinished_channels, 1);
+        assert_eq!(report.lost, 1, "only the ended, unrecorded, unowed call");
+        assert!(!report.is_sound());
+        let text = super::summary(&report);
+        assert!(text.contains("lost 1 (not over"), "{text}");
     }
 }

@@ -35,6 +35,9 @@ struct Args {
     /// shorter).
     #[arg(long, default_value_t = 0.1)]
     time_scale: f64,
+    /// Offers in a hundred that the agent's phone leaves ringing unanswered.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=100))]
+    missed_percent: u8,
     /// IVR flows directory.
     #[arg(long, default_value = "ivr_flows")]
     flows: PathBuf,
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         agents: args.agents,
         switches: args.switches,
         time_scale: args.time_scale,
+        missed_percent: args.missed_percent,
         flows: args.flows,
         drain_for: Duration::from_secs(120),
         kefu: args.kefu,

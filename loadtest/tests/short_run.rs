@@ -12,7 +12,8 @@ async fn a_short_run_loses_no_call() {
         duration: Duration::from_secs(2),
         agents: 30,
         switches: 2,
-        time_scale: 0.02, // the switch scales every simulated duration
+        time_scale: 0.02,   // the switch scales every simulated duration
+        missed_percent: 20, // enough that some ring unanswered in 50 calls
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
         kefu: None,
@@ -26,6 +27,12 @@ async fn a_short_run_loses_no_call() {
     assert_eq!(report.outcomes.values().sum::<u64>(), 50, "{report:?}");
     assert!(
         report.outcomes.get("answered").is_some_and(|&n| n > 0),
+        "{report:?}"
+    );
+    // Offers left ringing went back to their queue and were still recorded (above).
+    assert!(report.rang_unanswered > 0, "{report:?}");
+    assert!(
+        report.rang_unanswered + report.declined < report.offers,
         "{report:?}"
     );
     // SL per tier from kefu's own queue report: every queued call of the run is in it.
@@ -70,8 +77,8 @@ async fn a_short_run_loses_no_call() {
 }
 
 /// The ramp runs each rate on a fresh kefu and stops at the first failing step; with a
-/// loose limit both small steps pass. Agents to spare (a rejected offer takes an agent out for
-/// 30 s of real time): the pop latency is then kefu's, not a queue wait.
+/// loose limit both small steps pass. Agents to spare (a declined or missed offer takes an
+/// agent out for 30 s × 0.02): the pop latency is then kefu's, not a queue wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ramp_reports_the_highest_passing_rate() {
     let base = LoadSettings {
@@ -80,6 +87,7 @@ async fn a_ramp_reports_the_highest_passing_rate() {
         agents: 100,
         switches: 1,
         time_scale: 0.02,
+        missed_percent: 2,
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
         kefu: None,
@@ -131,6 +139,7 @@ async fn kefu_in_its_own_process_is_measured_apart_from_the_generator() {
         agents: 30,
         switches: 2,
         time_scale: 0.02,
+        missed_percent: 2,
         flows: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr_flows"),
         drain_for: Duration::from_secs(60),
         kefu: Some(kefu_binary()),

@@ -35,6 +35,7 @@ async fn a_running_kefu_is_loaded_through_its_own_configuration() {
         agents: 0,
         switches: 0,
         time_scale: 0.02,
+        missed_percent: 2,
         flows,
         drain_for: Duration::from_secs(60),
         kefu: None,

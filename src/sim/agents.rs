@@ -59,6 +59,8 @@ pub struct AgentReport {
     pub offers: u64,
     /// Offers rejected.
     pub rejected: u64,
+    /// Offers withdrawn because the phone was not answered in time.
+    pub rang_unanswered: u64,
     /// Calls connected.
     pub connected: u64,
     /// Wrap-ups sent.
@@ -188,6 +190,13 @@ async fn session(
             }
             ServerMessage::Error { code, message } => {
                 report.errors.push(format!("{code}: {message}"))
+            }
+            // kefu's ring timer (`no_answer`) or the switch's originate timeout, whichever
+            // came first.
+            ServerMessage::OfferCancelled { reason, .. }
+                if reason == "no_answer" || reason == "agent_leg_failed:NO_ANSWER" =>
+            {
+                report.rang_unanswered += 1
             }
             ServerMessage::State { .. }
             | ServerMessage::OfferCancelled { .. }

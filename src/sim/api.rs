@@ -170,7 +170,8 @@ impl Switch {
                     .and_then(|(user, _)| st.phones.get(user))
             })
             .cloned()
-            .unwrap_or_else(|| self.config.default_phone.clone());
+            .unwrap_or_else(|| self.config.default_phone.clone())
+            .this_call();
         if phone == PhoneBehavior::Unregistered {
             return (
                 ApiOutput::Now("-ERR USER_NOT_REGISTERED\n".to_string()),
@@ -240,7 +241,8 @@ impl Switch {
                 self.progress(st, &uuid);
                 self.schedule(timeout, &uuid, Timer::OriginateTimeout);
             }
-            PhoneBehavior::Answer { ring, talk } => {
+            PhoneBehavior::Answer { ring, talk }
+            | PhoneBehavior::SometimesAnswer { ring, talk, .. } => {
                 self.progress(st, &uuid);
                 if let Some(ch) = st.channels.get_mut(&uuid) {
                     ch.agent_talk = Some(talk);
