@@ -62,6 +62,8 @@ pub struct Metrics {
     pub writer_retries: Gauge<u64, AtomicU64>,
     /// Completed calls written to the database since start.
     pub writer_written: Gauge<u64, AtomicU64>,
+    /// Transactions that wrote completed calls since start.
+    pub writer_transactions: Gauge<u64, AtomicU64>,
     /// Completed calls dropped (writer queue full, or shutdown out of time) since start.
     pub writer_dropped: Gauge<u64, AtomicU64>,
     /// Completed calls written to the spill file (database unreachable) since start.
@@ -102,6 +104,7 @@ impl Metrics {
             writer_queue: Gauge::default(),
             writer_retries: Gauge::default(),
             writer_written: Gauge::default(),
+            writer_transactions: Gauge::default(),
             writer_dropped: Gauge::default(),
             writer_spilled: Gauge::default(),
             agent_state_records: Family::default(),
@@ -167,6 +170,11 @@ impl Metrics {
             "calls_recorded",
             "Completed calls written to the database since start",
             metrics.writer_written.clone(),
+        );
+        registry.register(
+            "call_record_transactions",
+            "Transactions that wrote completed calls since start (calls_recorded / this: calls per commit)",
+            metrics.writer_transactions.clone(),
         );
         registry.register(
             "call_records_dropped",

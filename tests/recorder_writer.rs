@@ -112,11 +112,35 @@ async fn every_recorded_call_reaches_the_database() {
             counts,
             WriterCounts {
                 written: 500,
+                transactions: 3, // 200 calls at most in one
                 ..WriterCounts::default()
             },
             "{db}"
         );
         assert_stored(&store, db, [&calls[0], &calls[499]]).await;
+        writer.stop().await;
+    }
+}
+
+/// Calls that end a few milliseconds apart share a transaction: one per call was the
+/// database's largest cost at load (BENCHMARKS.md).
+#[tokio::test]
+async fn calls_ending_within_the_linger_share_a_transaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        let settings = WriterSettings {
+            linger: Duration::from_millis(300),
+            ..WriterSettings::default()
+        };
+        let writer = Writer::start(&store, settings);
+        let calls: Vec<_> = (0..5).map(answered_call).collect();
+        for call in &calls {
+            writer.record_all(std::slice::from_ref(call));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let counts = writer.until(|c| c.written == 5).await;
+        assert_eq!((counts.written, counts.transactions), (5, 1), "{db}");
+        assert_stored(&store, db, &calls).await;
         writer.stop().await;
     }
 }

@@ -69,6 +69,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .set(i64::try_from(writer.queued).unwrap_or(i64::MAX));
     metrics.writer_retries.set(writer.retries);
     metrics.writer_written.set(writer.written);
+    metrics.writer_transactions.set(writer.transactions);
     metrics.writer_dropped.set(writer.dropped);
     metrics.writer_spilled.set(writer.spilled);
     let spans = state.agent_states.stats().snapshot();

@@ -33,6 +33,8 @@ pub struct WriterSettings {
     pub capacity: usize,
     /// Records per transaction, at most.
     pub batch_size: usize,
+    /// How long the first record of a batch waits for more before the batch is written.
+    pub linger: Duration,
     /// Where failed batches wait on disk; `None` keeps them in memory only.
     pub spill: Option<PathBuf>,
     /// First delay after a failure; doubles up to `max_backoff`.
@@ -48,6 +50,7 @@ impl Default for WriterSettings {
         WriterSettings {
             capacity: 100_000,
             batch_size: 200,
+            linger: Duration::from_millis(50),
             spill: None,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
@@ -61,6 +64,7 @@ impl Default for WriterSettings {
 pub struct WriterStats {
     queued: AtomicU64,
     written: AtomicU64,
+    transactions: AtomicU64,
     retries: AtomicU64,
     spilled: AtomicU64,
     replayed: AtomicU64,
@@ -74,6 +78,8 @@ pub struct WriterCounts {
     pub queued: u64,
     /// Records written to the database (replayed ones included).
     pub written: u64,
+    /// Transactions that wrote them.
+    pub transactions: u64,
     /// Failed write attempts.
     pub retries: u64,
     /// Records appended to the spill file.
@@ -91,6 +97,7 @@ impl WriterStats {
         WriterCounts {
             queued: get(&self.queued),
             written: get(&self.written),
+            transactions: get(&self.transactions),
             retries: get(&self.retries),
             spilled: get(&self.spilled),
             replayed: get(&self.replayed),
@@ -239,6 +246,7 @@ impl<T: Durable> Writer<T> {
                 n = rx.recv_many(&mut batch, self.settings.batch_size) => if n == 0 { break },
                 () = tokio::time::sleep(delay), if retry_due => {}
             }
+            self.gather(&mut rx, &mut batch).await;
             healthy = self.write_or_spill(&mut batch).await && self.replay_spill().await.is_ok();
             if healthy {
                 delay = self.settings.backoff;
@@ -251,6 +259,22 @@ impl<T: Durable> Writer<T> {
             }
         }
         self.drain(batch, rx).await;
+    }
+
+    /// Adds what arrives within `linger` of now, up to a full batch. A transaction per
+    /// record or two made SQLite the largest user of kefu's CPU at 1,000 calls/s: each
+    /// commit rewrites the pages it touched into the WAL and empties every other
+    /// connection's page cache, which the next customer lookup reads back
+    /// (BENCHMARKS.md, "The writer's commits").
+    async fn gather(&self, rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
+        let until = crate::clock::monotonic() + self.settings.linger;
+        while batch.len() < self.settings.batch_size {
+            let room = self.settings.batch_size - batch.len();
+            tokio::select! {
+                n = rx.recv_many(batch, room) => if n == 0 { return },
+                () = tokio::time::sleep_until(until) => return,
+            }
+        }
     }
 
     fn spill_waiting(&self) -> bool {
@@ -268,6 +292,7 @@ impl<T: Durable> Writer<T> {
         }
         match T::insert(&self.store, batch).await {
             Ok(()) => {
+                self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                 self.counted(batch.len(), &self.stats.written);
                 batch.clear();
                 true
