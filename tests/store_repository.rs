@@ -78,6 +78,30 @@ async fn a_call_and_its_timeline_read_back_exactly() {
 }
 
 #[tokio::test]
+async fn calls_are_found_by_a_timeline_entry_from_a_time_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (db, store) in test_stores(&dir).await {
+        // Enqueued 4 s after arriving; arrivals 1 s × n after the same start.
+        let calls = [answered_call(1), answered_call(10), answered_call(20)];
+        store.insert_calls(&calls).await.expect("insert");
+        let from = calls[1].call.arrived_at;
+        let mut found = store
+            .calls_with_event("enqueued", from)
+            .await
+            .expect("read");
+        found.sort();
+        let mut expected = vec![calls[1].call.call, calls[2].call.call];
+        expected.sort();
+        assert_eq!(
+            found, expected,
+            "{db}: the first call's entry is before `from`"
+        );
+        let none = store.calls_with_event("caller_left_for_callback", from);
+        assert_eq!(none.await.expect("read"), Vec::new(), "{db}");
+    }
+}
+
+#[tokio::test]
 async fn a_retried_batch_stores_each_call_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (db, store) in test_stores(&dir).await {

@@ -92,8 +92,9 @@ pub struct Report {
     pub unfinished_channels: u64,
     /// Stored calls the switches never placed. Must be 0.
     pub unknown: u64,
-    /// Calls the switches bridged to an agent that kefu did not record as answered. Must
-    /// be 0.
+    /// Calls the switches bridged to an agent that kefu did not record as answered, and
+    /// calls kefu recorded as answered that the switches never bridged (but for callbacks,
+    /// where a new channel to the customer is bridged). Must be 0.
     pub wrong_outcome: u64,
     /// Enqueue (the screen-pop's `enqueued_at`) → screen-pop received by the agent client,
     /// first offer of each call, ms. It includes any time the call waited for a free agent:
@@ -384,6 +385,11 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     let callbacks: HashSet<CallId> = (kefu.store().pending_callbacks().await?.iter())
         .filter_map(|(call, _)| CallId::parse(call).ok())
         .collect();
+    let called_back: HashSet<CallId> = (kefu.store())
+        .calls_with_event("caller_left_for_callback", run_from)
+        .await?
+        .into_iter()
+        .collect();
 
     let calls: Vec<SimCallReport> = switches.iter().flat_map(|s| s.calls()).collect();
     let checked = Checked {
@@ -391,6 +397,7 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
         calls: &calls,
         stored: &stored,
         callbacks: &callbacks,
+        called_back: &called_back,
     };
     let mut report = compare(&checked, &reports, placed_per_second);
     (report.offer_to_bridge_ms, report.answer_to_bridge_ms) = bridge_latencies(&calls);
@@ -596,13 +603,14 @@ async fn drain(kefu: &Kefu, switches: &[FakeFreeswitch], limit: Duration) {
     }
 }
 
-/// What the check compares: the calls placed, the switches' view of them, kefu's records
-/// and the callbacks kefu still owes.
+/// What the check compares: the calls placed, the switches' view of them, kefu's records,
+/// the callbacks kefu still owes and the calls whose caller left to be called back.
 struct Checked<'a> {
     placed: &'a [CallId],
     calls: &'a [SimCallReport],
     stored: &'a [kefu::store::CallSummary],
     callbacks: &'a HashSet<CallId>,
+    called_back: &'a HashSet<CallId>,
 }
 
 fn compare(checked: &Checked<'_>, agents: &[AgentReport], placed_per_second: f64) -> Report {
@@ -611,6 +619,7 @@ fn compare(checked: &Checked<'_>, agents: &[AgentReport], placed_per_second: f64
         calls,
         stored,
         callbacks,
+        called_back,
     } = *checked;
     let stored_by_id: HashMap<CallId, &kefu::store::CallSummary> =
         stored.iter().map(|c| (c.call, c)).collect();
@@ -631,12 +640,19 @@ fn compare(checked: &Checked<'_>, agents: &[AgentReport], placed_per_second: f64
         .iter()
         .filter(|c| !placed_set.contains(&c.call))
         .count() as u64;
-    let wrong_outcome = calls
-        .iter()
+    let bridged: HashSet<CallId> = (calls.iter())
         .filter(|c| c.bridge.is_some())
-        .filter_map(|c| stored_by_id.get(&c.call))
+        .map(|c| c.call)
+        .collect();
+    let bridged_not_answered = (bridged.iter())
+        .filter_map(|c| stored_by_id.get(c))
         .filter(|s| s.outcome != Outcome::Answered)
-        .count() as u64;
+        .count();
+    let answered_not_bridged = (stored.iter())
+        .filter(|s| s.outcome == Outcome::Answered && placed_set.contains(&s.call))
+        .filter(|s| !bridged.contains(&s.call) && !called_back.contains(&s.call))
+        .count();
+    let wrong_outcome = (bridged_not_answered + answered_not_bridged) as u64;
     let mut outcomes = BTreeMap::new();
     for call in stored {
         *outcomes
@@ -933,22 +949,34 @@ mod tests {
     }
 
     #[test]
-    fn a_bridged_call_not_recorded_as_answered_is_a_wrong_outcome() {
-        let (right, wrong) = (CallId::random(), CallId::random());
-        let calls = [bridged(right), bridged(wrong)];
+    fn answered_in_one_place_only_is_a_wrong_outcome() {
+        let [right, not_answered, not_bridged, called_back] = [(); 4].map(|()| CallId::random());
+        let never_bridged = |call| SimCallReport {
+            bridge: None,
+            ..bridged(call)
+        };
+        let calls = [
+            bridged(right),
+            bridged(not_answered),
+            never_bridged(not_bridged),
+            never_bridged(called_back), // the callback bridged another channel
+        ];
         let stored = [
             stored(right, Outcome::Answered),
-            stored(wrong, Outcome::Abandoned),
+            stored(not_answered, Outcome::Abandoned),
+            stored(not_bridged, Outcome::Answered),
+            stored(called_back, Outcome::Answered),
         ];
         let checked = Checked {
-            placed: &[right, wrong],
+            placed: &[right, not_answered, not_bridged, called_back],
             calls: &calls,
             stored: &stored,
             callbacks: &HashSet::new(),
+            called_back: &HashSet::from([called_back]),
         };
         let report = compare(&checked, &[], 1.0);
         assert_eq!((report.lost, report.unknown), (0, 0));
-        assert_eq!(report.wrong_outcome, 1);
+        assert_eq!(report.wrong_outcome, 2, "not_answered and not_bridged");
         assert!(!report.is_sound());
     }
 
@@ -973,6 +1001,7 @@ mod tests {
             calls: &calls,
             stored: &stored,
             callbacks: &HashSet::from([owed]),
+            called_back: &HashSet::from([owed]),
         };
         let report = compare(&checked, &[], 1.0);
         assert_eq!(report.unfinished_callbacks, 1);

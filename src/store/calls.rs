@@ -340,6 +340,31 @@ impl Store {
             .collect()
     }
 
+    /// The stored calls whose timeline has a `kind` entry at or after `from` (load-test
+    /// checks: `caller_left_for_callback`).
+    ///
+    /// # Errors
+    /// The query fails.
+    pub async fn calls_with_event(
+        &self,
+        kind: &str,
+        from: Timestamp,
+    ) -> Result<Vec<CallId>, StoreError> {
+        let sql = "SELECT DISTINCT call_id FROM call_events WHERE kind = $1 AND at >= $2";
+        let ids: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(kind)
+                .bind(from.as_micros())
+                .fetch_all(pool)
+                .await
+        })
+        .doing("reading calls by timeline entry")?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|(id,)| CallId::parse(&id).ok())
+            .collect())
+    }
+
     /// A customer's latest calls, newest first.
     ///
     /// # Errors
