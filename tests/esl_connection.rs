@@ -457,6 +457,29 @@ async fn engine_commands_are_written_exactly_and_err_replies_become_command_fail
     h.shutdown().await;
 }
 
+/// A burst of commands while FreeSWITCH reads none (a busy switch) waits in order: none is
+/// refused. At 1,024 queued commands the rest were dropped, and calls were left stuck.
+#[tokio::test]
+async fn a_burst_of_commands_waits_for_a_slow_switch_in_order() {
+    let mut h = Harness::start(|_| {}).await;
+    let mut peer = h.connected().await;
+    let jobs: Vec<uuid::Uuid> = (0..5_000).map(|_| uuid::Uuid::new_v4()).collect();
+    for &job in &jobs {
+        let command = Command::Bgapi {
+            job,
+            command: "originate",
+            args: "{origination_uuid=x,originate_timeout=20}user/1001 &park()".into(),
+        };
+        h.node.send(command).expect("queued");
+    }
+    for job in &jobs {
+        let command = peer.command().await;
+        assert!(command.ends_with(&format!("Job-UUID: {job}")), "{command}");
+    }
+    drop(peer);
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn oversized_frame_drops_the_connection_and_it_is_reestablished() {
     let mut h = Harness::start(|s| s.max_frame_bytes = 4096).await;

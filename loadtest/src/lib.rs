@@ -90,6 +90,11 @@ pub struct Report {
     /// Placed calls whose switch channel was still up when the drain gave up: not lost, not
     /// checked. Must be 0 for a complete check.
     pub unfinished_channels: u64,
+    /// The first few lost or unfinished calls, to look up in kefu's log and database.
+    pub unaccounted_samples: Vec<CallId>,
+    /// Where kefu's configuration, log and database were kept because the check failed
+    /// (kefu started by this run only).
+    pub kept: Option<PathBuf>,
     /// Stored calls the switches never placed. Must be 0.
     pub unknown: u64,
     /// Calls the switches bridged to an agent that kefu did not record as answered, and
@@ -408,6 +413,9 @@ pub async fn run(settings: &LoadSettings) -> anyhow::Result<Report> {
     report.generator = target::usage(std::process::id());
     report.wall_s = wall_s;
     kefu.shutdown().await;
+    if !report.is_sound() && settings.target.is_none() {
+        report.kept = Some(data.keep());
+    }
     for switch in switches {
         switch.shutdown().await;
     }
@@ -636,6 +644,7 @@ fn compare(checked: &Checked<'_>, agents: &[AgentReport], placed_per_second: f64
         .filter(|c| !callbacks.contains(c) && channels_up.contains(c))
         .count();
     let lost = unrecorded.len() - unfinished_callbacks - unfinished_channels;
+    let unaccounted_samples = unrecorded.iter().take(10).map(|c| **c).collect();
     let unknown = stored
         .iter()
         .filter(|c| !placed_set.contains(&c.call))
@@ -666,6 +675,8 @@ fn compare(checked: &Checked<'_>, agents: &[AgentReport], placed_per_second: f64
         lost: lost as u64,
         unfinished_callbacks: unfinished_callbacks as u64,
         unfinished_channels: unfinished_channels as u64,
+        unaccounted_samples,
+        kept: None,
         unknown,
         wrong_outcome,
         enqueue_to_pop_ms: enqueue_to_pop(agents),
@@ -885,8 +896,15 @@ pub fn summary(report: &Report) -> String {
     } else {
         String::new()
     };
+    let kept = report.kept.as_ref().map_or(String::new(), |path| {
+        format!(
+            "\nkefu's configuration, log and database kept in {} (calls to look up: {:?})",
+            path.display(),
+            report.unaccounted_samples
+        )
+    });
     format!(
-        "placed {} ({:.1}/s); outcomes {:?}; lost {}{unfinished}; unknown {}; wrong outcome {}; offers {} (declined {}, rang unanswered {}); agent errors {} {:?}\n{pop}{bridges}{kefu}",
+        "placed {} ({:.1}/s); outcomes {:?}; lost {}{unfinished}; unknown {}; wrong outcome {}; offers {} (declined {}, rang unanswered {}); agent errors {} {:?}\n{pop}{bridges}{kefu}{kept}",
         report.placed,
         report.placed_per_second,
         report.outcomes,

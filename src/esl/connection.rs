@@ -48,13 +48,20 @@ pub struct ConnectionSettings {
     pub write_queue: usize,
 }
 
+/// Commands a connection holds while FreeSWITCH is slow to read them: about three seconds
+/// of the product's peak (2,000 new calls a second, ten commands each), some 20 MiB at
+/// most. A command refused when it is full is lost, and with it the call it moves on (a
+/// `hangup` not sent leaves the caller waiting): at 1,024 an overloaded load test lost
+/// commands and left calls stuck (BENCHMARKS.md, "Commands dropped at 1,000 calls/s").
+pub const WRITE_QUEUE: usize = 65_536;
+
 impl Default for ConnectionSettings {
     fn default() -> Self {
         Self {
             reply_timeout: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(60),
             job_timeout: Duration::from_secs(60),
-            write_queue: 1024,
+            write_queue: WRITE_QUEUE,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::clock;
 use crate::config::Secret;
 use crate::domain::{NodeId, Timestamp};
 use crate::esl::command::{self, Command};
-use crate::esl::connection::{Connection, ConnectionSettings, EventSink, FrameReader};
+use crate::esl::connection::{Connection, ConnectionSettings, EventSink, FrameReader, WRITE_QUEUE};
 use crate::esl::error::EslError;
 use crate::esl::event::{EslEvent, Incoming, classify};
 use crate::esl::frame::{DEFAULT_MAX_FRAME_BYTES, FrameDecoder};
@@ -64,7 +64,7 @@ pub struct NodeSettings {
     pub heartbeat_timeout: Duration,
     /// How long `bgapi` waits for its BACKGROUND_JOB (60 s).
     pub job_timeout: Duration,
-    /// Commands waiting to be written (1024); `send` fails when full.
+    /// Commands waiting to be written ([`WRITE_QUEUE`]); `send` fails when full.
     pub write_queue: usize,
     /// First reconnect delay (100 ms).
     pub backoff_min: Duration,
@@ -84,7 +84,7 @@ impl NodeSettings {
             reply_timeout: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(60),
             job_timeout: Duration::from_secs(60),
-            write_queue: 1024,
+            write_queue: WRITE_QUEUE,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
         }
