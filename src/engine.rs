@@ -370,8 +370,10 @@ impl Engine {
         Some(clock::monotonic() + wait)
     }
 
-    /// Hands a command to a node's writer without waiting; a refusal is counted and logged
-    /// (the node reconciles its calls when it comes back).
+    /// Hands a command to a node's writer without waiting; a refusal is counted and logged.
+    /// A node that is down reconciles its calls when it comes back; a command refused by a
+    /// full write queue (`esl::connection::WRITE_QUEUE`) is lost, and its call may wait
+    /// until the caller hangs up.
     fn send(&self, node: &NodeId, command: Command, decided: Option<Instant>) {
         let word = command.word();
         let Some(handle) = self.ports.nodes.get(node) else {
