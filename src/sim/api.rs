@@ -241,6 +241,7 @@ impl Switch {
                 self.progress(st, &uuid);
                 self.schedule(timeout, &uuid, Timer::OriginateTimeout);
             }
+            // `this_call` has made `SometimesAnswer` one of the others; listed for the match.
             PhoneBehavior::Answer { ring, talk }
             | PhoneBehavior::SometimesAnswer { ring, talk, .. } => {
                 self.progress(st, &uuid);
